@@ -1,0 +1,23 @@
+"""Errors the calculator raises for requests that are valid but cannot be met."""
+
+from __future__ import annotations
+
+
+class InfeasibleLoad(ValueError):
+    """No plan meets the load: above the fleet's capacity, or inside a gap that Pmin leaves.
+
+    Carries the nearest loads that can be met (in MW, on the 0.1 grid), so that a user can
+    see at once how far off the request is; either may be None when there is none.
+    """
+
+    def __init__(self, load_mw: float, below_mw: float | None, above_mw: float | None) -> None:
+        self.load_mw = load_mw
+        self.below_mw = below_mw
+        self.above_mw = above_mw
+        nearest = []
+        if below_mw is not None:
+            nearest.append(f"{below_mw:.1f} MW below")
+        if above_mw is not None:
+            nearest.append(f"{above_mw:.1f} MW above")
+        hint = f"; the nearest loads this fleet can meet are {' and '.join(nearest)}" if nearest else ""
+        super().__init__(f"no production plan meets a load of {load_mw:.1f} MW{hint}")

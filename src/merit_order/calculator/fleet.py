@@ -1,0 +1,70 @@
+"""The fleet in the solver's terms: whole tenths of a MW and a cost per MWh, in merit order.
+
+Every plant becomes the same shape, a *semi-continuous unit*: off, or on anywhere in
+[lo, hi] tenths. All-or-nothing wind is the case lo == hi, a curtailable wind park and a
+plant without Pmin the case lo == 0. One shape keeps the solver free of plant types.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .costs import CostModel
+from .schema import PlantType, PowerPlant, ProductionPlanRequest
+
+#: Float noise tolerated when putting a MW figure on the 0.1 grid (10.000000001 is 10.0).
+_GRID_EPS = 1e-6
+
+
+def floor_tenths(mw: float) -> int:
+    """Round down to the 0.1 MW grid, forgiving float noise: a plant never exceeds its real maximum."""
+    return math.floor(mw * 10 + _GRID_EPS)
+
+
+def ceil_tenths(mw: float) -> int:
+    """Round up to the 0.1 MW grid, forgiving float noise: a plant never runs below its real minimum."""
+    return math.ceil(mw * 10 - _GRID_EPS)
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One plant as the solver sees it."""
+
+    index: int  # position in the request; breaks cost ties in the merit order
+    name: str
+    type: PlantType
+    cost: float  # euro per MWh produced
+    lo: int  # tenths of a MW: the least it produces when on
+    hi: int  # tenths of a MW: the most it can produce this hour
+    co2_t_per_mwh: float
+
+
+def build_units(
+    request: ProductionPlanRequest, cost_model: CostModel, wind_curtailment: bool = False
+) -> list[Unit]:
+    """The request's plants as units, sorted in merit order (cost, then position)."""
+    units = [_unit(i, plant, request, cost_model, wind_curtailment) for i, plant in enumerate(request.powerplants)]
+    units.sort(key=lambda u: (u.cost, u.index))
+    return units
+
+
+def _unit(
+    index: int, plant: PowerPlant, request: ProductionPlanRequest, cost_model: CostModel, wind_curtailment: bool
+) -> Unit:
+    if plant.type is PlantType.windturbine:
+        available = floor_tenths(plant.pmax * request.fuels.wind / 100)
+        lo, hi = (0 if wind_curtailment else available), available
+    else:
+        lo, hi = ceil_tenths(plant.pmin), floor_tenths(plant.pmax)
+        if lo > hi:  # Pmin and Pmax fall inside the same 0.1 MW step: the plant cannot run on the grid
+            lo = hi = 0
+    return Unit(
+        index=index,
+        name=plant.name,
+        type=plant.type,
+        cost=cost_model.cost_per_mwh(plant, request.fuels),
+        lo=lo,
+        hi=hi,
+        co2_t_per_mwh=cost_model.co2_t_per_mwh(plant.type),
+    )

@@ -1,0 +1,98 @@
+"""The request contract: the challenge's payload, validated once, at the edge.
+
+These models are plain pydantic (no web framework) so that the API, the CLI and the
+job workers all reject bad input with the same messages. Every message names the
+plant and the field, because the person reading it has to find the line to fix.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: A load is accepted when it is within this many tenths of a MW of the 0.1 MW grid,
+#: so that float noise such as 480.00000001 is not mistaken for a finer load.
+GRID_NOISE_TENTHS = 1e-6
+
+FiniteNonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class PlantType(str, Enum):
+    """The three kinds of plant the challenge knows."""
+
+    gasfired = "gasfired"
+    turbojet = "turbojet"
+    windturbine = "windturbine"
+
+
+class Fuels(BaseModel):
+    """Prices for the hour, under the challenge's own key names."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+    gas: FiniteNonNegative = Field(alias="gas(euro/MWh)", description="Gas price, euro per MWh of fuel.")
+    kerosine: FiniteNonNegative = Field(
+        alias="kerosine(euro/MWh)", description="Kerosine price, euro per MWh of fuel."
+    )
+    co2: FiniteNonNegative = Field(alias="co2(euro/ton)", description="CO2 allowance price, euro per tonne.")
+    wind: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = Field(
+        alias="wind(%)", description="Wind availability in percent of each wind park's pmax."
+    )
+
+
+class PowerPlant(BaseModel):
+    """One plant of the fleet. Pmin/Pmax are in MW; a thermal plant is off or within them."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    type: PlantType
+    efficiency: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+    pmin: FiniteNonNegative
+    pmax: FiniteNonNegative
+
+    @model_validator(mode="after")
+    def _pmin_not_above_pmax(self) -> "PowerPlant":
+        if self.pmin > self.pmax:
+            raise ValueError(
+                f"powerplant {self.name!r}: pmin ({self.pmin:g} MW) is greater than pmax ({self.pmax:g} MW)"
+            )
+        return self
+
+
+class ProductionPlanRequest(BaseModel):
+    """The whole payload of `POST /productionplan`."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    load: FiniteNonNegative = Field(description="MW to produce during the hour; a multiple of 0.1 MW.")
+    fuels: Fuels
+    powerplants: Annotated[list[PowerPlant], Field(min_length=1)]
+
+    @field_validator("load")
+    @classmethod
+    def _load_on_grid(cls, load: float) -> float:
+        tenths = load * 10
+        if abs(tenths - round(tenths)) > GRID_NOISE_TENTHS:
+            raise ValueError(
+                f"load {load!r} MW is not a multiple of 0.1 MW; send it rounded to one decimal "
+                f"(e.g. {math.floor(tenths) / 10:.1f} or {math.ceil(tenths) / 10:.1f})"
+            )
+        return load
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "ProductionPlanRequest":
+        seen: set[str] = set()
+        for plant in self.powerplants:
+            if plant.name in seen:
+                raise ValueError(f"powerplant name {plant.name!r} appears more than once; names must be unique")
+            seen.add(plant.name)
+        return self
+
+    @property
+    def load_tenths(self) -> int:
+        """The load in whole tenths of a MW (exact, since the validator checked the grid)."""
+        return round(self.load * 10)
