@@ -1,8 +1,313 @@
-"""Placeholder: the exact solver is being written."""
+"""The exact solver: the cheapest plan on the 0.1 MW grid, ties broken lexicographically.
+
+The problem is a semi-continuous knapsack: every unit is off or on in [lo, hi] tenths,
+costs are linear, the total must equal the load. Three stages, each exact:
+
+1. **The merit-order relaxation.** Drop Pmin and all-or-nothing (each unit becomes
+   continuous in [0, hi]); filling the load cheapest-first is then optimal. If that fill
+   happens to obey every rule it is the answer: it is optimal for a larger set of plans,
+   and it is the lexicographically greatest plan of all. Most real hours stop here.
+2. **An upper bound.** A repaired greedy (switch a unit on at Pmin and take the excess
+   back from cheaper units already running) gives a feasible plan whose cost U bounds
+   the optimum from above.
+3. **A pruned dynamic program** over (unit k in merit order, tenths y left for units
+   k..n-1), run from the last unit back to the first so that the plan can then be read
+   forwards, giving each unit in merit order the most it can while staying optimal (the
+   tie rule). A state can only lie on an optimal path if the relaxation of the units before
+   k producing load - y, plus that of the units from k on producing y, costs at most U;
+   both relaxations are merit-order fills, so the admissible y form one interval per k
+   (a convex function below a level), found for all k at once by bisection. Only those
+   intervals are computed, which keeps time and memory near the path of the greedy fill.
+   Within an interval, a unit's step "on anywhere in [lo, hi]" is a sliding-window minimum
+   (costs are linear in p), computed in O(interval + width) with the van Herk/Gil-Werman
+   block trick.
+
+When no upper bound is known the interval level is widened geometrically until a plan is
+found; infeasibility is settled beforehand by the reachable-set bitset of feasibility.py.
+"""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
+from .errors import InfeasibleLoad
+from .feasibility import nearest_feasible
 from .fleet import Unit
 
+#: Costs within this relative distance of each other are ties (DESIGN.md).
+TIE_RTOL = 1e-9
+#: Extra room when pruning, well above float noise and the tie tolerance, so that pruning
+#: never removes a state of an optimal or tied plan. Only costs a little speed.
+_PRUNE_RTOL = 1e-7
 
-def solve_units(units: list[Unit], load_tenths: int) -> list[int]:
-    raise NotImplementedError
+_INF = float("inf")
+
+
+def solve_units(units: Sequence[Unit], load: int) -> list[int]:
+    """Tenths of a MW for each unit (same order as `units`, which must be in merit order).
+
+    Raises InfeasibleLoad when no plan produces exactly `load` tenths.
+    """
+    if load < 0:
+        raise ValueError("load must be >= 0")
+    live = [i for i, u in enumerate(units) if u.hi > 0]  # units that cannot run stay at 0
+    p_all = [0] * len(units)
+    if load == 0:
+        return p_all
+    capacity = sum(units[i].hi for i in live)
+    if load > capacity:
+        below, _ = nearest_feasible(units, load)
+        raise InfeasibleLoad(load / 10, _mw(below), None)
+    fleet = [units[i] for i in live]
+
+    plan = _relaxation_fill(fleet, load)
+    if not _obeys_rules(fleet, plan):
+        plan = _exact(fleet, load)
+    for i, p in zip(live, plan, strict=True):
+        p_all[i] = p
+    return p_all
+
+
+def _mw(tenths: int | None) -> float | None:
+    return None if tenths is None else tenths / 10
+
+
+def _relaxation_fill(fleet: Sequence[Unit], load: int) -> list[int]:
+    """Cheapest-first fill ignoring Pmin and all-or-nothing: optimal for the relaxation."""
+    plan = []
+    left = load
+    for u in fleet:
+        take = u.hi if u.hi < left else left
+        plan.append(take)
+        left -= take
+    return plan
+
+
+def _obeys_rules(fleet: Sequence[Unit], plan: Sequence[int]) -> bool:
+    return all(p == 0 or u.lo <= p <= u.hi for u, p in zip(fleet, plan))
+
+
+def _cost(fleet: Sequence[Unit], plan: Sequence[int]) -> float:
+    return sum(u.cost * p for u, p in zip(fleet, plan))
+
+
+def _repaired_greedy(fleet: Sequence[Unit], load: int) -> list[int] | None:
+    """A feasible plan, usually close to optimal, to bound the search; None if it finds none.
+
+    Walks the merit order like the relaxation, but a unit whose Pmin exceeds what is left
+    is either skipped or, if cheaper units already running can give back the difference
+    without going under their own Pmin, switched on at Pmin with the excess taken back
+    from the dearest of them.
+    """
+    plan = [0] * len(fleet)
+    left = load
+    for k, u in enumerate(fleet):
+        if left == 0:
+            break
+        if u.lo <= left:
+            plan[k] = min(u.hi, left)
+            left -= plan[k]
+            continue
+        need = u.lo - left
+        slack = sum(plan[j] - fleet[j].lo for j in range(k) if plan[j] > 0)
+        if slack < need:
+            continue
+        plan[k] = u.lo
+        left = 0
+        for j in range(k - 1, -1, -1):
+            if need == 0:
+                break
+            if plan[j] > 0:
+                give = min(need, plan[j] - fleet[j].lo)
+                plan[j] -= give
+                need -= give
+    return plan if left == 0 else None
+
+
+def _exact(fleet: Sequence[Unit], load: int) -> list[int]:
+    """The pruned dynamic program of stage 3, with the tie rule applied on the way out."""
+    hi = np.array([u.hi for u in fleet], dtype=np.int64)
+    cost = np.array([u.cost for u in fleet], dtype=np.float64)
+    cum_cap = np.concatenate(([0], np.cumsum(hi)))
+    cum_cost = np.concatenate(([0.0], np.cumsum(cost * hi)))
+    relaxed = float(np.interp(load, cum_cap, cum_cost))
+
+    guess = _repaired_greedy(fleet, load)
+    if guess is not None:
+        bound = _cost(fleet, guess)
+        tables = _tables(fleet, load, cum_cap, cum_cost, _room(bound, relaxed))
+        return _read_plan(fleet, load, tables)
+
+    below, above = nearest_feasible(fleet, load)
+    if below != load:
+        raise InfeasibleLoad(load / 10, _mw(below), _mw(above))
+    # Feasible, but the heuristic found no plan: widen the admitted gap until the DP does.
+    room = max(1.0, abs(relaxed)) * 1e-3
+    while True:
+        tables = _tables(fleet, load, cum_cap, cum_cost, room)
+        if np.isfinite(tables.values[0][0]):
+            return _read_plan(fleet, load, tables)
+        room = _INF if room > abs(relaxed) * 1e3 + 1e6 else room * 16
+
+
+def _room(bound: float, relaxed: float) -> float:
+    """How far above the relaxation a state's lower bound may be and still matter."""
+    return bound - relaxed + _PRUNE_RTOL * max(1.0, abs(bound))
+
+
+class _Tables:
+    """G_k(y), the least cost for units k..n-1 to produce y, on y in [start[k], start[k] + len)."""
+
+    __slots__ = ("start", "values")
+
+    def __init__(self, start: list[int], values: list[np.ndarray]) -> None:
+        self.start = start
+        self.values = values
+
+
+def _windows(load: int, cum_cap: np.ndarray, cum_cost: np.ndarray, room: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each k, the interval of y (tenths left for units k..) that can be on a plan within `room`.
+
+    With A = min(cap before k, load) and B = max(cap before k, load), the cheapest way to
+    have y = load - A + d left costs the relaxation plus
+        extra(d) = CC(B + d) - CC(B) - CC(A) + CC(A - d),
+    CC being the cumulative cost of the merit-order fill; extra is convex and increasing,
+    so the admissible d form [0, d_max], found by a vectorised bisection.
+    """
+    total = int(cum_cap[-1])
+    a = np.minimum(cum_cap, load)
+    b = np.maximum(cum_cap, load)
+    start = load - a
+    d_hi = np.minimum(a, total - b)  # beyond these the relaxation itself is infeasible
+
+    def extra(d: np.ndarray) -> np.ndarray:
+        return (
+            np.interp(b + d, cum_cap, cum_cost)
+            - np.interp(b, cum_cap, cum_cost)
+            - np.interp(a, cum_cap, cum_cost)
+            + np.interp(a - d, cum_cap, cum_cost)
+        )
+
+    if not np.isfinite(room):
+        return start, d_hi
+    ok = np.zeros_like(d_hi)  # extra(ok) <= room holds
+    bad = d_hi + 1  # extra(bad) > room, or past d_hi
+    fits = extra(d_hi) <= room
+    ok = np.where(fits, d_hi, ok)
+    bad = np.where(fits, d_hi + 1, bad)
+    while True:
+        gap = bad - ok > 1
+        if not gap.any():
+            break
+        mid = (ok + bad) // 2
+        good = extra(mid) <= room
+        ok = np.where(gap & good, mid, ok)
+        bad = np.where(gap & ~good, mid, bad)
+    return start, ok
+
+
+def _tables(
+    fleet: Sequence[Unit], load: int, cum_cap: np.ndarray, cum_cost: np.ndarray, room: float
+) -> _Tables:
+    """Fill G_k backwards from G_n = {0: 0}, only inside each k's admissible window."""
+    n = len(fleet)
+    start, width = _windows(load, cum_cap, cum_cost, room)
+    starts = [int(s) for s in start]
+    ends = [int(s + w) for s, w in zip(start, width)]
+    values: list[np.ndarray] = [np.empty(0)] * (n + 1)
+    values[n] = np.zeros(ends[n] - starts[n] + 1)
+    for k in range(n - 1, -1, -1):
+        u = fleet[k]
+        a0, b0, a1, b1 = starts[k], ends[k], starts[k + 1], ends[k + 1]
+        nxt = values[k + 1]
+        out = np.full(b0 - a0 + 1, _INF)
+        # off: the units after k produce all of y
+        lo_, hi_ = max(a0, a1), min(b0, b1)
+        if lo_ <= hi_:
+            out[lo_ - a0 : hi_ - a0 + 1] = nxt[lo_ - a1 : hi_ - a1 + 1]
+        # on: y = z + p with p in [u.lo, u.hi], z produced by the units after k
+        y_lo, y_hi = max(a0, a1 + u.lo), min(b0, b1 + u.hi)
+        if y_lo <= y_hi:
+            seg = slice(y_lo - a0, y_hi - a0 + 1)
+            if u.lo == u.hi:
+                on = nxt[y_lo - u.lo - a1 : y_hi - u.lo - a1 + 1] + u.cost * u.lo
+            else:
+                on = _on_range(nxt, a1, b1, y_lo, y_hi, u.lo, u.hi, u.cost)
+            np.minimum(out[seg], on, out=out[seg])
+        values[k] = out
+    return _Tables(starts, values)
+
+
+def _on_range(
+    nxt: np.ndarray, a1: int, b1: int, y_lo: int, y_hi: int, lo: int, hi: int, cost: float
+) -> np.ndarray:
+    """min over p in [lo, hi] of cost*p + G(y - p), for y in [y_lo, y_hi].
+
+    cost*p = cost*y - cost*z, so this is cost*y plus a sliding-window minimum of
+    H(z) = G(z) - cost*z over z in [y - hi, y - lo].
+    """
+    z_lo, z_hi = max(a1, y_lo - hi), min(b1, y_hi - lo)
+    zs = np.arange(z_lo, z_hi + 1)
+    h = nxt[z_lo - a1 : z_hi - a1 + 1] - cost * zs
+    ys = np.arange(y_lo, y_hi + 1)
+    mins = _window_min(h, z_lo, ys - hi, ys - lo)
+    return mins + cost * ys
+
+
+def _window_min(h: np.ndarray, h_start: int, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """min(h[first[j]..last[j]]) (absolute positions, clipped to h), all windows of one width.
+
+    Windows as wide as h touch one of its ends, so prefix/suffix minima answer them; narrower
+    ones use van Herk/Gil-Werman on h padded with +inf so that every window is whole.
+    """
+    m = len(h)
+    w = int(last[0] - first[0]) + 1
+    s = first - h_start
+    e = last - h_start
+    if w >= m:
+        prefix = np.minimum.accumulate(h)
+        suffix = np.minimum.accumulate(h[::-1])[::-1]
+        return np.where(s <= 0, prefix[np.minimum(e, m - 1)], suffix[np.maximum(s, 0)])
+    pad = w - 1
+    total = m + 2 * pad
+    blocks = -(-total // w)
+    padded = np.full(blocks * w, _INF)
+    padded[pad : pad + m] = h
+    grid = padded.reshape(blocks, w)
+    pre = np.minimum.accumulate(grid, axis=1).ravel()
+    suf = np.minimum.accumulate(grid[:, ::-1], axis=1)[:, ::-1].ravel()
+    js = s + pad  # window [j, j + w - 1] in padded coordinates
+    return np.minimum(suf[js], pre[js + w - 1])
+
+
+def _read_plan(fleet: Sequence[Unit], load: int, tables: _Tables) -> list[int]:
+    """Walk the merit order forwards, giving each unit the most that still allows an optimal plan."""
+    best = float(tables.values[0][load - tables.start[0]])
+    if not np.isfinite(best):  # pragma: no cover - callers only read tables that hold a plan
+        raise AssertionError("no plan in the tables")
+    limit = best + TIE_RTOL * max(1.0, abs(best))
+    plan = []
+    left = load
+    spent = 0.0
+    for k, u in enumerate(fleet):
+        nxt = tables.values[k + 1]
+        a1 = tables.start[k + 1]
+        b1 = a1 + len(nxt) - 1
+        p_max = min(u.hi, left - a1)
+        p_min = max(u.lo, left - b1)
+        chosen = 0
+        if p_min <= p_max:
+            # most first: p = p_max, p_max - 1, ... i.e. z = left - p ascending
+            z = np.arange(left - p_max, left - p_min + 1)
+            totals = spent + u.cost * (left - z) + nxt[z - a1]
+            hits = np.flatnonzero(totals <= limit)
+            if hits.size:
+                chosen = int(left - z[hits[0]])
+        if chosen == 0 and not (a1 <= left <= b1 and spent + nxt[left - a1] <= limit):
+            raise AssertionError("tie walk lost the optimal plan")  # pragma: no cover
+        plan.append(chosen)
+        spent += u.cost * chosen
+        left -= chosen
+    return plan
