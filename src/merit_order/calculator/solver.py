@@ -44,6 +44,10 @@ _PRUNE_RTOL = 1e-7
 
 _INF = float("inf")
 
+#: Up to this many units that can run, trying every on/off commitment in pure Python beats
+#: the fixed cost of the array program (a few hundred microseconds of numpy calls).
+SMALL_FLEET = 8
+
 
 def solve_units(units: Sequence[Unit], load: int) -> list[int]:
     """Tenths of a MW for each unit (same order as `units`, which must be in merit order).
@@ -64,7 +68,7 @@ def solve_units(units: Sequence[Unit], load: int) -> list[int]:
 
     plan = _relaxation_fill(fleet, load)
     if not _obeys_rules(fleet, plan):
-        plan = _exact(fleet, load)
+        plan = _enumerate(fleet, load) if len(fleet) <= SMALL_FLEET else _exact(fleet, load)
     for i, p in zip(live, plan, strict=True):
         p_all[i] = p
     return p_all
@@ -124,6 +128,54 @@ def _repaired_greedy(fleet: Sequence[Unit], load: int) -> list[int] | None:
                 plan[j] -= give
                 need -= give
     return plan if left == 0 else None
+
+
+def _enumerate(fleet: Sequence[Unit], load: int) -> list[int]:
+    """Every commitment (set of units on), each filled cheapest-first above its Pmins.
+
+    Within one commitment that fill is the cheapest plan and also the lexicographically
+    greatest, so the answer is the greatest fill among the commitments whose fill ties
+    with the cheapest one.
+    """
+    n = len(fleet)
+    room_after = [0] * (n + 1)
+    for k in range(n - 1, -1, -1):
+        room_after[k] = room_after[k + 1] + fleet[k].hi
+    found: list[tuple[float, list[int]]] = []
+    on = [False] * n
+
+    def fill(floor_sum: int) -> None:
+        left = load - floor_sum
+        plan = []
+        cost = 0.0
+        for j, u in enumerate(fleet):
+            p = 0
+            if on[j]:
+                extra = min(u.hi - u.lo, left)
+                left -= extra
+                p = u.lo + extra
+                cost += u.cost * p
+            plan.append(p)
+        found.append((cost, plan))
+
+    def walk(k: int, floor_sum: int, ceiling_sum: int) -> None:
+        if floor_sum > load or ceiling_sum + room_after[k] < load:
+            return
+        if k == n:
+            fill(floor_sum)
+            return
+        on[k] = True
+        walk(k + 1, floor_sum + fleet[k].lo, ceiling_sum + fleet[k].hi)
+        on[k] = False
+        walk(k + 1, floor_sum, ceiling_sum)
+
+    walk(0, 0, 0)
+    if not found:
+        below, above = nearest_feasible(fleet, load)
+        raise InfeasibleLoad(load / 10, _mw(below), _mw(above))
+    best = min(cost for cost, _ in found)
+    limit = best + TIE_RTOL * max(1.0, abs(best))
+    return max(plan for cost, plan in found if cost <= limit)
 
 
 def _exact(fleet: Sequence[Unit], load: int) -> list[int]:
