@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from .costs import CostModel
-from .errors import InfeasibleLoad
+from .errors import InfeasibleLoad, ProblemTooLarge
 from .fleet import Unit, build_units
 from .plan import Plan, PlanEntry
 from .schema import Fuels, PlantType, PowerPlant, ProductionPlanRequest
@@ -22,6 +22,7 @@ __all__ = [
     "PlanEntry",
     "PlantType",
     "PowerPlant",
+    "ProblemTooLarge",
     "ProductionPlanRequest",
     "Unit",
     "build_units",
@@ -39,7 +40,8 @@ def compute_plan(
 ) -> Plan:
     """The cheapest plan for the request (ties: most to the first plants in merit order).
 
-    Raises InfeasibleLoad, with the nearest loads that can be met, when none exists.
+    Raises InfeasibleLoad, with the nearest loads that can be met, when none exists, and
+    ProblemTooLarge when proving the optimum would exceed the work limit of one request.
     """
     units = build_units(request, cost_model, wind_curtailment)
     p_tenths = solve_units(units, request.load_tenths)

@@ -21,3 +21,21 @@ class InfeasibleLoad(ValueError):
             nearest.append(f"{above_mw:.1f} MW above")
         hint = f"; the nearest loads this fleet can meet are {' and '.join(nearest)}" if nearest else ""
         super().__init__(f"no production plan meets a load of {load_mw:.1f} MW{hint}")
+
+
+class ProblemTooLarge(ValueError):
+    """Proving the optimum would need more work than the calculator allows for one request.
+
+    The pruned program's size is known before any of it is computed (the admissible
+    intervals), so the limit is checked up front: a request is refused in microseconds
+    rather than holding a worker and hundreds of MB. Realistic fleets stay far below it;
+    what reaches it is hundreds of interchangeable plants at a load of tens of GW.
+    """
+
+    def __init__(self, cells: int, limit: int) -> None:
+        self.cells = cells
+        self.limit = limit
+        super().__init__(
+            f"this fleet and load would need {cells:,} table cells to prove the cheapest plan, "
+            f"above the limit of {limit:,}; split the fleet or lower the load"
+        )

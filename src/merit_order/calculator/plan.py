@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .fleet import Unit
 from .schema import PlantType
 
 
-@dataclass(frozen=True, slots=True)
-class PlanEntry:
-    """What one plant produces, and what it costs per MWh."""
+class PlanEntry(NamedTuple):
+    """What one plant produces, and what it costs per MWh (a NamedTuple: one per plant per plan)."""
 
     name: str
     type: PlantType

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import InfeasibleLoad
+from .errors import InfeasibleLoad, ProblemTooLarge
 from .feasibility import nearest_feasible
 from .fleet import Unit
 
@@ -47,6 +47,10 @@ _INF = float("inf")
 #: Up to this many units that can run, trying every on/off commitment in pure Python beats
 #: the fixed cost of the array program (a few hundred microseconds of numpy calls).
 SMALL_FLEET = 8
+
+#: Most states the dynamic program may hold for one request: 8 bytes each, so at most
+#: ~240 MB and about a second of work. Realistic 300-plant fleets use well under 1 %.
+MAX_TABLE_CELLS = 30_000_000
 
 
 def solve_units(units: Sequence[Unit], load: int) -> list[int]:
@@ -107,15 +111,16 @@ def _repaired_greedy(fleet: Sequence[Unit], load: int) -> list[int] | None:
     """
     plan = [0] * len(fleet)
     left = load
+    slack = 0  # how much the units already on could give back without going under their Pmin
     for k, u in enumerate(fleet):
         if left == 0:
             break
         if u.lo <= left:
             plan[k] = min(u.hi, left)
             left -= plan[k]
+            slack += plan[k] - u.lo
             continue
         need = u.lo - left
-        slack = sum(plan[j] - fleet[j].lo for j in range(k) if plan[j] > 0)
         if slack < need:
             continue
         plan[k] = u.lo
@@ -266,6 +271,9 @@ def _tables(
     """Fill G_k backwards from G_n = {0: 0}, only inside each k's admissible window."""
     n = len(fleet)
     start, width = _windows(load, cum_cap, cum_cost, room)
+    cells = int(width.sum()) + len(width)
+    if cells > MAX_TABLE_CELLS:
+        raise ProblemTooLarge(cells, MAX_TABLE_CELLS)
     starts = [int(s) for s in start]
     ends = [int(s + w) for s, w in zip(start, width)]
     values: list[np.ndarray] = [np.empty(0)] * (n + 1)
@@ -304,34 +312,39 @@ def _on_range(
     zs = np.arange(z_lo, z_hi + 1)
     h = nxt[z_lo - a1 : z_hi - a1 + 1] - cost * zs
     ys = np.arange(y_lo, y_hi + 1)
-    mins = _window_min(h, z_lo, ys - hi, ys - lo)
+    mins = _window_min(h, y_lo - hi - z_lo, y_hi - y_lo + 1, hi - lo + 1)
     return mins + cost * ys
 
 
-def _window_min(h: np.ndarray, h_start: int, first: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """min(h[first[j]..last[j]]) (absolute positions, clipped to h), all windows of one width.
+def _window_min(h: np.ndarray, s0: int, count: int, w: int) -> np.ndarray:
+    """min(h[s..s + w - 1] clipped to h) for the `count` consecutive windows s = s0, s0 + 1, ...
 
     Windows as wide as h touch one of its ends, so prefix/suffix minima answer them; narrower
-    ones use van Herk/Gil-Werman on h padded with +inf so that every window is whole.
+    ones use van Herk/Gil-Werman on h padded with +inf so that every window is whole. The
+    windows are consecutive, so every lookup is a slice (no fancy indexing).
     """
     m = len(h)
-    w = int(last[0] - first[0]) + 1
-    s = first - h_start
-    e = last - h_start
     if w >= m:
         prefix = np.minimum.accumulate(h)
-        suffix = np.minimum.accumulate(h[::-1])[::-1]
-        return np.where(s <= 0, prefix[np.minimum(e, m - 1)], suffix[np.maximum(s, 0)])
+        out = np.empty(count)
+        head = min(count, max(0, 1 - s0))  # windows starting at or before h[0]: prefix minima
+        e0 = s0 + w - 1
+        whole = min(head, max(0, m - e0))
+        out[:whole] = prefix[e0 : e0 + whole]
+        out[whole:head] = prefix[m - 1]
+        if head < count:  # the rest start inside h and run past its end: suffix minima
+            suffix = np.minimum.accumulate(h[::-1])[::-1]
+            out[head:] = suffix[s0 + head : s0 + count]
+        return out
     pad = w - 1
-    total = m + 2 * pad
-    blocks = -(-total // w)
+    blocks = -(-(m + 2 * pad) // w)
     padded = np.full(blocks * w, _INF)
     padded[pad : pad + m] = h
     grid = padded.reshape(blocks, w)
     pre = np.minimum.accumulate(grid, axis=1).ravel()
     suf = np.minimum.accumulate(grid[:, ::-1], axis=1)[:, ::-1].ravel()
-    js = s + pad  # window [j, j + w - 1] in padded coordinates
-    return np.minimum(suf[js], pre[js + w - 1])
+    j0 = s0 + pad  # window [j, j + w - 1] in padded coordinates
+    return np.minimum(suf[j0 : j0 + count], pre[j0 + w - 1 : j0 + w - 1 + count])
 
 
 def _read_plan(fleet: Sequence[Unit], load: int, tables: _Tables) -> list[int]:
