@@ -17,7 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 #: so that float noise such as 480.00000001 is not mistaken for a finer load.
 GRID_NOISE_TENTHS = 1e-6
 
+#: No plant or load on Earth reaches 10 TW; the cap keeps tenths-of-a-MW arithmetic far from
+#: float overflow whatever a client sends (the service's own limits are much tighter).
+MAX_MW = 1e7
+
 FiniteNonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Megawatts = Annotated[float, Field(ge=0, le=MAX_MW, allow_inf_nan=False)]
 
 
 class PlantType(str, Enum):
@@ -51,8 +56,8 @@ class PowerPlant(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     type: PlantType
     efficiency: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
-    pmin: FiniteNonNegative
-    pmax: FiniteNonNegative
+    pmin: Megawatts
+    pmax: Megawatts
 
     @model_validator(mode="after")
     def _pmin_not_above_pmax(self) -> "PowerPlant":
@@ -68,7 +73,7 @@ class ProductionPlanRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    load: FiniteNonNegative = Field(description="MW to produce during the hour; a multiple of 0.1 MW.")
+    load: Megawatts = Field(description="MW to produce during the hour; a multiple of 0.1 MW.")
     fuels: Fuels
     powerplants: Annotated[list[PowerPlant], Field(min_length=1)]
 

@@ -1,0 +1,44 @@
+# merit-order: `make run` serves the API on :3000, `make test` runs the whole suite.
+# Both set up .venv on first use (plain python3 >= 3.11, nothing else to install by hand)
+# and re-install whenever pyproject.toml is newer than the last install (a stamp file).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 3000
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test bench clean
+
+help:
+	@echo "make run    - set up .venv if needed and serve the API on :$(PORT)"
+	@echo "make test   - set up .venv if needed and run the whole test suite with coverage"
+	@echo "make bench  - set up .venv if needed and print the solver benchmarks"
+	@echo "make clean  - remove .venv, caches and build output"
+
+$(STAMP): pyproject.toml
+	@if [ ! -x $(BIN)/python ]; then \
+		echo "creating $(VENV) with $$($(PYTHON) --version 2>&1)"; \
+		$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+			|| { echo "error: $(PYTHON) is older than 3.11; run: make PYTHON=python3.11 ..." >&2; exit 1; }; \
+		$(PYTHON) -m venv $(VENV) \
+			|| { echo "error: '$(PYTHON) -m venv' failed (on Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }; \
+	fi
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/merit-order serve --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest --cov=merit_order --cov-report=term-missing:skip-covered
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .coverage .coverage.* htmlcov build dist .bench src/*.egg-info
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

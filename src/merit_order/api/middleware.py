@@ -1,0 +1,204 @@
+"""The outermost layer of every HTTP request: request id, body limit, access log, last-resort 500.
+
+A plain ASGI middleware rather than Starlette's BaseHTTPMiddleware: it costs nothing per
+request, does not buffer responses, and sees exceptions before Starlette's error middleware
+would print a traceback into a response.
+
+* **Request id.** An incoming `X-Request-ID` is kept (when it is a sane token, so that a
+  client cannot inject text into our logs), otherwise one is made; it is bound to every log
+  line of the request and echoed in the response header.
+* **Body limit.** A `Content-Length` over the limit is refused at once; a body without one
+  (chunked) is counted as it streams in and refused as soon as it passes the limit. Either
+  way nothing is parsed, and memory never exceeds the limit. The body is then replayed to
+  the app as one message.
+* **Access log.** One line per request: method, path, status, duration_ms, request_id,
+  plant_count (set by the routes in `scope["state"]`).
+* **500.** Any exception the app lets escape is logged with its traceback and answered with
+  a generic message and the request id, never the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = structlog.get_logger("merit_order.access")
+
+REQUEST_ID_HEADER = "x-request-id"
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+class BodyTooLarge(Exception):
+    """The body passed the limit while streaming in."""
+
+
+def request_id_of(scope: Scope) -> str | None:
+    """The request id the middleware gave this request (for handlers that put it in a body)."""
+    state = scope.get("state") or {}
+    value = state.get("request_id") if isinstance(state, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+def set_plant_count(scope: Scope, count: int) -> None:
+    """Record the request's plant count for the access log line."""
+    state = scope.setdefault("state", {})
+    state["plant_count"] = count
+
+
+class RequestContextMiddleware:
+    """See the module docstring."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_limits: Mapping[str, int] | None = None) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        # Per-path overrides (exact path), for routes that legitimately take larger bodies (batches).
+        self.body_limits = dict(body_limits or {})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        started = time.perf_counter()
+        response: dict[str, Any] = {"status": None}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self._handle(scope, receive, send_with_id, request_id)
+            except Exception:  # noqa: BLE001 - the last resort: log it, answer generically
+                log.exception("unhandled_error", method=scope.get("method"), path=scope.get("path"))
+                if response["status"] is None:
+                    await _send_json(
+                        send_with_id,
+                        500,
+                        {
+                            "detail": f"internal error; please report it with request id {request_id}",
+                            "request_id": request_id,
+                        },
+                    )
+                else:  # headers already sent: nothing sane to add, the client sees a cut response
+                    response["status"] = response["status"] or 500
+            finally:
+                status = response["status"] or 500
+                fields = {
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "plant_count": state.get("plant_count"),
+                }
+                if status >= 500:
+                    log.error("request", **fields)
+                else:
+                    log.info("request", **fields)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        if scope.get("method") not in _METHODS_WITH_BODY:
+            await self.app(scope, receive, send)
+            return
+        limit = self.body_limits.get(scope.get("path", ""), self.max_body_bytes)
+        declared = _content_length(scope)
+        if declared == -1:
+            await _send_json(send, 400, _error("the Content-Length header is not a number", request_id))
+            return
+        if declared is not None and declared > limit:
+            await _send_json(send, 413, _too_large(limit, request_id))
+            return
+        try:
+            body = await _read_body(receive, limit)
+        except BodyTooLarge:
+            await _send_json(send, 413, _too_large(limit, request_id))
+            return
+        if body is None:  # the client went away before sending its body
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            try:
+                text = value.decode("ascii")
+            except UnicodeDecodeError:
+                return None
+            return text if _SANE_REQUEST_ID.match(text) else None
+    return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    """The declared length; None when absent, -1 when it is not a number."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            text = value.decode("latin-1").strip()
+            return int(text) if text.isdigit() else -1
+    return None
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # after the body: wait for the disconnect, as the server would
+
+    return replay
+
+
+def _too_large(limit: int, request_id: str) -> dict[str, Any]:
+    return _error(
+        f"the request body is larger than {limit} bytes, the most this service accepts (MAX_BODY_BYTES)",
+        request_id,
+    )
+
+
+def _error(detail: str, request_id: str) -> dict[str, Any]:
+    return {"detail": detail, "errors": [{"field": "body", "plant": None, "message": detail}], "request_id": request_id}
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,1 @@
+"""One router per area; `api.app.create_app` includes each."""

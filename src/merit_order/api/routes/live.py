@@ -1,0 +1,154 @@
+"""The live feed: ``/ws`` pushes every plan answered, ``/monitor`` is the page that draws them.
+
+Each websocket client gets its own bounded mailbox in the broadcaster (see broadcast.py) and one
+sender task that drains it; the route itself only watches for the client leaving. So a client
+that stops reading fills its own mailbox and loses its own oldest messages; it never slows the
+POST route nor another client.
+
+Dead peers are found in both directions: uvicorn sends protocol pings and drops a client that
+does not answer them (``--ws-ping-interval``/``--ws-ping-timeout``), and the route sends a JSON
+``heartbeat`` whenever the feed is quiet, because a browser script cannot see protocol pings and
+needs *some* traffic to tell a quiet service from a dead one.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import re
+from importlib import resources
+from typing import Any
+
+import anyio
+import structlog
+from fastapi import APIRouter, HTTPException, WebSocket
+from fastapi.responses import HTMLResponse, Response
+from starlette.websockets import WebSocketDisconnect
+
+from ...broadcast import Subscription, TooManyClients, encode, utc_now_iso
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter(tags=["live"])
+
+#: Close code for "server full, try again later" (RFC 6455 registry: 1013 Try Again Later).
+CLOSE_TRY_AGAIN_LATER = 1013
+_ASSET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*\.(js|css|svg|png|ico)$")
+_NO_CACHE = {"Cache-Control": "no-cache"}
+
+
+def _static_dir() -> Any:
+    return resources.files("merit_order").joinpath("static")
+
+
+@router.websocket("/ws")
+async def plans_feed(websocket: WebSocket) -> None:
+    """Every plan answered by the service (any replica, with Redis), as JSON text messages.
+
+    First message ``{"type": "hello", ...}``; then ``{"type": "plan", "request", "response",
+    "detail", "at", "source", "cached", "id", ...}`` per plan and ``{"type": "heartbeat"}`` when
+    the feed is quiet. Anything the client sends is ignored.
+    """
+    broadcaster = websocket.app.state.services.broadcaster
+    await websocket.accept()
+    if not hasattr(broadcaster, "subscribe"):  # a broadcaster without a live feed (no-op backend)
+        await websocket.close(code=1011, reason="this service has no live feed configured")
+        return
+    try:
+        subscription: Subscription = broadcaster.subscribe()
+    except TooManyClients as exc:
+        log.warning("ws_refused", reason=str(exc))
+        await websocket.close(code=CLOSE_TRY_AGAIN_LATER, reason="too many live clients, try again later")
+        return
+    heartbeat_s = float(getattr(broadcaster, "heartbeat_s", 15.0))
+    client = f"{websocket.client.host}:{websocket.client.port}" if websocket.client else "?"
+    log.info("ws_connected", client=client, subscription=subscription.id)
+    try:
+        await websocket.send_text(
+            encode(
+                {
+                    "type": "hello",
+                    "at": utc_now_iso(),
+                    "backend": getattr(broadcaster, "backend", "?"),
+                    "heartbeat_s": heartbeat_s,
+                    "queue_size": subscription.maxsize,
+                }
+            )
+        )
+        # anyio's task group rather than bare asyncio tasks: it nests in the server's own cancel
+        # scopes, so a shutdown (or a test client leaving) cancels both halves cleanly.
+        async with anyio.create_task_group() as group:
+
+            async def send_until_gone() -> None:
+                await _send_feed(websocket, subscription, heartbeat_s)
+                group.cancel_scope.cancel()  # the socket failed: the client is gone
+
+            group.start_soon(send_until_gone)
+            await _wait_for_disconnect(websocket)
+            group.cancel_scope.cancel()
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        pass  # the client left during the hello
+    finally:
+        broadcaster.unsubscribe(subscription)
+        log.info(
+            "ws_disconnected",
+            client=client,
+            subscription=subscription.id,
+            delivered=subscription.delivered,
+            dropped=subscription.dropped,
+        )
+
+
+async def _send_feed(websocket: WebSocket, subscription: Subscription, heartbeat_s: float) -> None:
+    """Drain the client's mailbox into the socket; a heartbeat whenever it has been quiet for a while."""
+    heartbeat = {"type": "heartbeat"}
+    try:
+        while True:
+            text = await subscription.next(timeout=heartbeat_s)
+            if text is None:
+                heartbeat["at"] = utc_now_iso()
+                text = json.dumps(heartbeat)
+            await websocket.send_text(text)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return  # the client is gone; the route's finally cleans up
+
+
+async def _wait_for_disconnect(websocket: WebSocket) -> None:
+    """Read (and ignore) what the client sends until it disconnects."""
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return
+
+
+@router.get("/monitor", response_class=HTMLResponse, summary="Live monitor page (merit-order chart)")
+async def monitor_page() -> HTMLResponse:
+    """The page: static HTML + JS + CSS shipped in the package; no build step, no CDN."""
+    html = _static_dir().joinpath("monitor.html").read_text(encoding="utf-8")
+    return HTMLResponse(html, headers=_NO_CACHE)
+
+
+@router.get("/monitor/example.json", include_in_schema=False)
+async def monitor_example() -> Response:
+    """The payload the page's form starts with: the challenge's third example, from the package."""
+    file = resources.files("merit_order").joinpath("examples", "payload3.json")
+    if not file.is_file():
+        raise HTTPException(status_code=404, detail="the example payload is not installed")
+    return Response(file.read_bytes(), media_type="application/json", headers=_NO_CACHE)
+
+
+@router.get("/monitor/{asset}", include_in_schema=False)
+async def monitor_asset(asset: str) -> Response:
+    """The page's script, stylesheet and icons, by name (no paths: nothing outside static/ is served)."""
+    if not _ASSET_NAME.match(asset) or asset == "monitor.html":
+        raise HTTPException(status_code=404, detail=f"no such monitor file: {asset}")
+    file = _static_dir().joinpath(asset)
+    if not file.is_file():
+        raise HTTPException(status_code=404, detail=f"no such monitor file: {asset}")
+    media_type = mimetypes.guess_type(asset)[0] or "application/octet-stream"
+    if media_type.startswith("text/") or media_type == "application/javascript":
+        media_type += "; charset=utf-8"
+    return Response(file.read_bytes(), media_type=media_type, headers=_NO_CACHE)

@@ -1,0 +1,233 @@
+"""`merit-order`: serve the API, or plan one payload from a file or stdin.
+
+    merit-order serve [--host H] [--port P] [--workers N]
+    merit-order plan payload.json [--table] [--wind-curtailment]
+    merit-order plan - < payload.json
+    merit-order worker [--concurrency N] [--name NAME]     (REDIS_URL must be set)
+
+Exit codes of `plan`: 0 planned, 2 bad or infeasible input (one line on stderr saying
+why), 1 anything unexpected. Each subcommand is a `_add_<name>(subparsers)` function that
+registers its parser and its handler (`set_defaults(handler=...)`), so adding one (the
+job worker) is one function and one line in `build_parser`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from merit_order.settings import Settings, get_settings
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_BAD_INPUT = 2
+
+
+# --------------------------------------------------------------------------------------
+# serve
+
+
+def _add_serve(subparsers: Any, settings: Settings) -> None:
+    parser = subparsers.add_parser("serve", help="run the HTTP API (uvicorn)")
+    parser.add_argument("--host", default=settings.host, help=f"interface to bind (default {settings.host}, HOST)")
+    parser.add_argument(
+        "--port", type=int, default=settings.port, help=f"TCP port (default {settings.port}, PORT)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=settings.workers,
+        help=f"worker processes (default {settings.workers}, WORKERS)",
+    )
+    parser.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from merit_order.logs import configure_logging
+
+    if not 0 <= args.port <= 65535:
+        raise SystemExit(f"merit-order serve: error: --port {args.port} is not a TCP port")
+    if args.workers < 1:
+        raise SystemExit(f"merit-order serve: error: --workers must be at least 1, not {args.workers}")
+    configure_logging(settings)
+    # An import string with factory=True: each worker process builds its own app (and logging).
+    uvicorn.run(
+        "merit_order.api.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,  # keep ours: uvicorn's records go through the structlog formatter
+        access_log=False,  # the middleware writes one richer line per request
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------
+# plan
+
+
+def _add_plan(subparsers: Any, settings: Settings) -> None:
+    parser = subparsers.add_parser(
+        "plan",
+        help="print the cheapest plan for a payload",
+        description="Print the challenge's JSON answer for the payload in FILE ('-' for stdin).",
+    )
+    parser.add_argument("file", metavar="FILE", help="the JSON payload, or - to read stdin")
+    parser.add_argument("--table", action="store_true", help="print an aligned table with costs instead of JSON")
+    parser.add_argument(
+        "--wind-curtailment",
+        action=argparse.BooleanOptionalAction,
+        default=settings.wind_curtailment,
+        help="allow wind parks to run below their available power (default: WIND_CURTAILMENT, "
+        f"{str(settings.wind_curtailment).lower()})",
+    )
+    parser.set_defaults(handler=_plan)
+
+
+def _plan(args: argparse.Namespace, settings: Settings) -> int:
+    from merit_order.calculator import InfeasibleLoad, compute_plan
+    from merit_order.planning import challenge_list, plan_document
+    from merit_order.validation import Limits, PayloadError, decode_json, parse_request
+
+    try:
+        body = _read_input(args.file)
+        request = parse_request(decode_json(body), Limits.from_settings(settings))
+        plan = compute_plan(request, cost_model=settings.cost_model(), wind_curtailment=args.wind_curtailment)
+    except PayloadError as exc:
+        return _fail(exc.detail)
+    except InfeasibleLoad as exc:
+        return _fail(str(exc))
+    except _InputError as exc:
+        return _fail(str(exc))
+    document = plan_document(plan)
+    if args.table:
+        sys.stdout.write(format_table(document))
+    else:
+        sys.stdout.write(json.dumps(challenge_list(document)) + "\n")
+    return EXIT_OK
+
+
+class _InputError(Exception):
+    """The payload could not be read at all."""
+
+
+def _read_input(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read()
+    try:
+        with open(name, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise _InputError(f"cannot read {name}: {exc.strerror or exc}") from None
+
+
+def _fail(reason: str) -> int:
+    print(f"merit-order: {' '.join(reason.split())}", file=sys.stderr)  # one line, whatever the message
+    return EXIT_BAD_INPUT
+
+
+def format_table(document: dict[str, Any]) -> str:
+    """The plan as an aligned table: plant, type, p, cost/MWh, cost; then the totals."""
+    header = ("plant", "type", "p (MW)", "cost/MWh", "cost (EUR)")
+    rows = [
+        (e["name"], e["type"], f"{e['p']:.1f}", f"{e['cost_per_mwh']:.2f}", f"{e['cost']:.2f}")
+        for e in document["plan"]
+    ]
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    right = {2, 3, 4}
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    marginal = document["marginal_cost"]
+    out = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows), ""]
+    out.append(f"load          {document['load']:.1f} MW")
+    out.append(f"total cost    {document['total_cost']:.2f} EUR")
+    out.append(f"marginal cost {'-' if marginal is None else f'{marginal:.2f} EUR/MWh'}")
+    out.append(f"CO2           {document['co2_tonnes']:.2f} t")
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------------------
+# worker
+
+
+def _add_worker(subparsers: Any, settings: Settings) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="run a Celery worker for /productionplan/jobs (needs REDIS_URL)",
+        description="Take job chunks from Redis (REDIS_URL) and solve them, until stopped (SIGTERM: warm stop).",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=settings.worker_concurrency,
+        help="pool processes (default: WORKER_CONCURRENCY, else the number of cores)",
+    )
+    parser.add_argument("--name", default=None, help="Celery node name, e.g. w1@%%h (default: celery@host)")
+    parser.add_argument("--loglevel", default=settings.log_level, help="Celery's log level (default: LOG_LEVEL)")
+    parser.set_defaults(handler=_worker)
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from merit_order.jobs.celery_app import create_celery_app, run_worker
+    from merit_order.logs import configure_logging
+
+    if not settings.redis_url:
+        return _fail("a worker needs REDIS_URL (without it, jobs run inside the API process: no worker to start)")
+    if args.concurrency is not None and args.concurrency < 1:
+        raise SystemExit(f"merit-order worker: error: --concurrency must be at least 1, not {args.concurrency}")
+    configure_logging(settings)
+    app = create_celery_app(
+        settings.redis_url,
+        visibility_timeout=settings.job_visibility_timeout_seconds,
+        result_ttl_seconds=settings.job_result_ttl_seconds,
+    )
+    run_worker(app, concurrency=args.concurrency, name=args.name, loglevel=args.loglevel)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------
+# entry point
+
+
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="merit-order", description="Exact minimum-cost production plans for a power portfolio."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_serve(subparsers, settings)
+    _add_plan(subparsers, settings)
+    _add_worker(subparsers, settings)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console script `merit-order`."""
+    try:
+        settings = get_settings()
+    except Exception as exc:  # noqa: BLE001 - a bad environment variable: say which, briefly
+        print(f"merit-order: invalid settings: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    args = build_parser(settings).parse_args(argv)
+    try:
+        return int(args.handler(args, settings))
+    except KeyboardInterrupt:
+        return 130
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - unexpected: a short line, not a traceback wall
+        print(f"merit-order: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_UNEXPECTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The job queue's contract, and the status document both executors return.
+
+The API only ever sees `JobQueue`; whether chunks run in a local process pool or on
+Celery workers on other machines, `status()` answers with the same document, assembled
+from the same pieces (the job's metadata and each finished chunk's results).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Protocol, runtime_checkable
+
+from .models import Batch
+
+#: The status document (see `assemble_status`); a plain dict because a year of plans is
+#: tens of MB and re-validating it through a response model would cost seconds.
+JobStatus = dict[str, Any]
+
+JOB_STATES = ("queued", "running", "done", "failed")
+
+
+class JobBackendUnavailable(RuntimeError):
+    """The queue cannot take or report jobs right now (broker down): a 503, not a 500."""
+
+
+@runtime_checkable
+class JobQueue(Protocol):
+    async def submit(self, batch: Batch, options: dict[str, Any]) -> str:
+        """Queue the batch; returns its job id at once (the work happens elsewhere)."""
+        ...
+
+    async def status(
+        self, job_id: str, *, offset: int = 0, limit: int | None = None, detail: bool = True
+    ) -> JobStatus | None:
+        """The job's status document, or None when no such job exists (or it expired)."""
+        ...
+
+    async def health(self) -> dict[str, Any]: ...
+
+    async def aclose(self) -> None: ...
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def count_results(results: list[dict[str, Any]]) -> dict[str, int]:
+    """How many periods of a chunk ended in each state (ok, infeasible, error)."""
+    counts = {"ok": 0, "infeasible": 0, "error": 0}
+    for result in results:
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
+    return counts
+
+
+def assemble_status(
+    job_id: str,
+    meta: dict[str, Any],
+    chunk_counts: dict[int, dict[str, int]],
+    chunk_workers: dict[int, str],
+    running_chunks: int,
+    results: list[dict[str, Any]] | None,
+    *,
+    offset: int = 0,
+    limit: int | None = None,
+    detail: bool = True,
+) -> JobStatus:
+    """The one status document, whatever ran the chunks.
+
+    `chunk_counts` has one entry per finished chunk; `results` is every period's result in
+    order, given only once every chunk has finished (a poll of a running job reads counts,
+    not megabytes of plans).
+
+    queued: no chunk started; running: some started, not all finished; done: every period
+    has a result (infeasible periods included: they are answers, with their reason);
+    failed: every chunk finished but some period hit an internal error (its reason is in
+    its result, the other periods' plans are still there).
+    """
+    total_chunks = int(meta["chunks"])
+    periods = int(meta["periods"])
+    counts = {"ok": 0, "infeasible": 0, "error": 0}
+    for chunk in chunk_counts.values():
+        for state, n in chunk.items():
+            counts[state] = counts.get(state, 0) + n
+    periods_done = sum(counts.values())
+    finished = len(chunk_counts) >= total_chunks and results is not None
+
+    if finished:
+        state = "failed" if counts["error"] else "done"
+    elif chunk_counts or running_chunks or meta.get("started_at"):
+        state = "running"
+    else:
+        state = "queued"
+
+    workers: dict[str, int] = {}
+    for name in chunk_workers.values():
+        workers[name] = workers.get(name, 0) + 1
+
+    document: JobStatus = {
+        "job_id": job_id,
+        "status": state,
+        "kind": meta.get("kind"),
+        "periods": periods,
+        "progress": {
+            "chunks": total_chunks,
+            "chunks_done": len(chunk_counts),
+            "chunks_running": running_chunks,
+            "periods_done": periods_done,
+            "ok": counts["ok"],
+            "infeasible": counts["infeasible"],
+            "errors": counts["error"],
+        },
+        "options": meta.get("options", {}),
+        "created_at": meta.get("created_at"),
+        "started_at": meta.get("started_at"),
+        "finished_at": meta.get("finished_at") if finished else None,
+        "workers": workers,
+    }
+    if finished:
+        assert results is not None
+        if state == "failed":
+            first_error = next(r for r in results if r["status"] == "error")
+            document["reason"] = (
+                f"{counts['error']} period(s) could not be computed; first: period {first_error['index']}: "
+                f"{first_error['reason']}"
+            )
+        end = len(results) if limit is None else offset + limit
+        page = results[offset:end]
+        if not detail:
+            page = [{k: v for k, v in r.items() if k != "detail"} for r in page]
+        document["results_offset"] = offset
+        document["results"] = page
+    return document

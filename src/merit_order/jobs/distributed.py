@@ -1,0 +1,117 @@
+"""The API's side of the distributed executor: publish chunks to Celery, read status from Redis.
+
+Nothing here keeps state in the API process, so any replica answers for any job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import structlog
+
+from .. import metrics
+from . import store
+from .base import JobBackendUnavailable, JobStatus, utc_now
+from .celery_app import QUEUE, TASK_NAME, create_celery_app
+from .models import Batch
+
+log = structlog.get_logger(__name__)
+
+
+class CeleryJobQueue:
+    backend = "celery"
+
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        chunk_size: int,
+        result_ttl_seconds: int,
+        visibility_timeout: int,
+        socket_timeout: float = 2.0,
+    ) -> None:
+        import redis.asyncio as aioredis
+
+        self._chunk_size = chunk_size
+        self._ttl = result_ttl_seconds
+        self._app = create_celery_app(
+            redis_url, visibility_timeout=visibility_timeout, result_ttl_seconds=result_ttl_seconds,
+            socket_timeout=socket_timeout,
+        )
+        self._client = aioredis.Redis.from_url(
+            redis_url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
+        )
+
+    def _publish(self, job_id: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> None:
+        """Blocking (kombu): runs in a thread. One producer connection for every chunk of the job."""
+        task = self._app.tasks[TASK_NAME]
+        with self._app.producer_or_acquire() as producer:
+            for message in messages:
+                task.apply_async(
+                    args=(job_id, message, options, len(messages)),
+                    queue=QUEUE,
+                    producer=producer,
+                    retry=True,
+                    retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
+                )
+
+    async def submit(self, batch: Batch, options: dict[str, Any]) -> str:
+        job_id = uuid.uuid4().hex
+        chunks = batch.chunks(self._chunk_size)
+        meta = {
+            "kind": batch.kind,
+            "periods": batch.periods,
+            "chunks": len(chunks),
+            "chunk_size": self._chunk_size,
+            "options": options,
+            "created_at": utc_now(),
+        }
+        try:
+            await store.create_job(self._client, job_id, meta, self._ttl)
+            await asyncio.to_thread(self._publish, job_id, [c.to_message() for c in chunks], options)
+        except Exception as error:  # broker/Redis down: the client may retry later
+            log.error("job.submit_failed", job_id=job_id, error=f"{type(error).__name__}: {error}")
+            try:
+                await store.delete_job(self._client, job_id)
+            except Exception:  # noqa: BLE001 - Redis is likely what failed
+                pass
+            raise JobBackendUnavailable(f"the job queue is unavailable ({type(error).__name__}); retry later") from error
+        log.info("job.submitted", job_id=job_id, backend=self.backend, periods=batch.periods, chunks=len(chunks))
+        metrics.job_state("queued")  # running/done/failed happen on the Celery workers (see metrics.py)
+        return job_id
+
+    async def status(
+        self, job_id: str, *, offset: int = 0, limit: int | None = None, detail: bool = True
+    ) -> JobStatus | None:
+        try:
+            return await store.read_status(self._client, job_id, offset=offset, limit=limit, detail=detail)
+        except Exception as error:
+            raise JobBackendUnavailable(f"the job store is unavailable ({type(error).__name__}); retry later") from error
+
+    async def health(self) -> dict[str, Any]:
+        """Broker reachable, and which workers sent a heartbeat in the last few seconds."""
+        try:
+            await self._client.ping()
+            workers = await store.live_workers(self._client)
+        except Exception as error:
+            return {"backend": self.backend, "status": "down", "broker": "down", "error": f"{type(error).__name__}: {error}", "workers": []}
+        return {
+            "backend": self.backend,
+            "status": "ok" if workers else "degraded",
+            "broker": "ok",
+            "workers": workers,
+            **({} if workers else {"detail": "no worker has sent a heartbeat: jobs will wait in the queue"}),
+        }
+
+    async def aclose(self) -> None:
+        try:
+            await self._client.aclose()
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            self._app.close()
+        except Exception:  # noqa: BLE001
+            pass
+

@@ -1,0 +1,128 @@
+"""Where a distributed job lives in Redis: its metadata and each chunk's results.
+
+The API writes the metadata at submit; workers write each chunk's results as they finish;
+any API replica assembles the status from these keys alone. Celery's own result backend
+is not used for this: a status needs every chunk of a job at once, in order, from any
+replica, and must survive a chunk being run twice (redelivery after a crash), which
+per-chunk fields of one hash give for free (the second write of a chunk replaces the first).
+
+Keys (every one expires JOB_RESULT_TTL_SECONDS after the job's last write):
+
+    merit-order:job:{id}            hash  kind, periods, chunks, chunk_size, options, created_at,
+                                          started_at, finished_at
+    merit-order:job:{id}:results    hash  chunk index -> JSON list of period results
+    merit-order:job:{id}:counts     hash  chunk index -> JSON {"ok", "infeasible", "error"}
+    merit-order:job:{id}:workers    hash  chunk index -> worker that finished it
+    merit-order:job:{id}:running    hash  chunk index -> JSON {"worker", "pid", "since"} while running
+    merit-order:job:{id}:attempts   hash  chunk index -> times a worker started it (>1: redelivered)
+    merit-order:worker:{name}       str   heartbeat of a live worker (expires after 3 beats)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from .base import JobStatus, assemble_status, count_results, utc_now
+
+JOB_PREFIX = "merit-order:job:"
+WORKER_PREFIX = "merit-order:worker:"
+HEARTBEAT_SECONDS = 2
+HEARTBEAT_TTL_SECONDS = 3 * HEARTBEAT_SECONDS
+
+
+def job_key(job_id: str, part: str | None = None) -> str:
+    return f"{JOB_PREFIX}{job_id}" + (f":{part}" if part else "")
+
+
+def _all_keys(job_id: str) -> list[str]:
+    return [job_key(job_id)] + [job_key(job_id, p) for p in ("results", "counts", "workers", "running", "attempts")]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+# --- written by the API (redis.asyncio) ---------------------------------------------------
+
+
+async def create_job(client: Any, job_id: str, meta: dict[str, Any], ttl: int) -> None:
+    fields = {k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in meta.items()}
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.hset(job_key(job_id), mapping=fields)
+        pipe.expire(job_key(job_id), ttl)
+        await pipe.execute()
+
+
+async def delete_job(client: Any, job_id: str) -> None:
+    await client.delete(*_all_keys(job_id))
+
+
+async def read_status(
+    client: Any, job_id: str, *, offset: int = 0, limit: int | None = None, detail: bool = True
+) -> JobStatus | None:
+    """The status document from Redis; reads the (large) results only once every chunk is in."""
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.hgetall(job_key(job_id))
+        pipe.hgetall(job_key(job_id, "counts"))
+        pipe.hgetall(job_key(job_id, "workers"))
+        pipe.hlen(job_key(job_id, "running"))
+        raw_meta, raw_counts, raw_workers, running = await pipe.execute()
+    if not raw_meta:
+        return None
+    meta: dict[str, Any] = {_text(k): _text(v) for k, v in raw_meta.items()}
+    meta["options"] = json.loads(meta.get("options", "{}"))
+    counts = {int(k): json.loads(v) for k, v in raw_counts.items()}
+    workers = {int(k): _text(v) for k, v in raw_workers.items()}
+    results: list[dict[str, Any]] | None = None
+    if len(counts) >= int(meta["chunks"]):
+        raw_results = await client.hgetall(job_key(job_id, "results"))
+        results = [r for k in sorted(raw_results, key=int) for r in json.loads(raw_results[k])]
+    return assemble_status(
+        job_id, meta, counts, workers, int(running), results, offset=offset, limit=limit, detail=detail
+    )
+
+
+async def live_workers(client: Any) -> list[str]:
+    names = [_text(key)[len(WORKER_PREFIX) :] async for key in client.scan_iter(match=WORKER_PREFIX + "*", count=100)]
+    return sorted(names)
+
+
+# --- written by the workers (redis, synchronous) -------------------------------------------
+
+
+def chunk_started(client: Any, job_id: str, chunk: int, worker: str, ttl: int) -> int:
+    """Marks the chunk as held by this worker process; returns its attempt number (1 = first)."""
+    with client.pipeline(transaction=True) as pipe:
+        pipe.hsetnx(job_key(job_id), "started_at", utc_now())
+        pipe.hset(job_key(job_id, "running"), chunk, json.dumps({"worker": worker, "pid": os.getpid(), "since": utc_now()}))
+        pipe.hincrby(job_key(job_id, "attempts"), chunk, 1)
+        for key in _all_keys(job_id):
+            pipe.expire(key, ttl)
+        _, _, attempt, *_ = pipe.execute()
+    return int(attempt)
+
+
+def chunk_finished(
+    client: Any, job_id: str, chunk: int, worker: str, results: list[dict[str, Any]], total_chunks: int, ttl: int
+) -> None:
+    with client.pipeline(transaction=True) as pipe:
+        pipe.hset(job_key(job_id, "results"), chunk, json.dumps(results, separators=(",", ":")))
+        pipe.hset(job_key(job_id, "counts"), chunk, json.dumps(count_results(results)))
+        pipe.hset(job_key(job_id, "workers"), chunk, worker)
+        pipe.hdel(job_key(job_id, "running"), chunk)
+        pipe.hlen(job_key(job_id, "counts"))
+        for key in _all_keys(job_id):
+            pipe.expire(key, ttl)
+        replies = pipe.execute()
+    if int(replies[4]) >= total_chunks:
+        client.hsetnx(job_key(job_id), "finished_at", utc_now())
+
+
+def beat(client: Any, worker: str, info: dict[str, Any]) -> None:
+    client.set(WORKER_PREFIX + worker, json.dumps(info), ex=HEARTBEAT_TTL_SECONDS)
+
+
+def forget_worker(client: Any, worker: str) -> None:
+    client.delete(WORKER_PREFIX + worker)

@@ -1,0 +1,258 @@
+"""Prometheus metrics: every series the service exports, the request middleware, `/metrics`.
+
+Every metric is defined here, once, so that one file says what a dashboard can rely on;
+the other modules call the small functions below (one line at the place the thing happens)
+rather than touching prometheus_client themselves.
+
+Series (all prefixed `merit_order_`):
+
+* `http_requests_total{method, route, status}` and `http_request_duration_seconds{method,
+  route}`: by route *template* (`/productionplan/jobs/{job_id}`), never the raw path, so
+  that a scanner probing random URLs cannot grow the number of series: anything no route
+  matches is counted as route="<unmatched>".
+* `solve_duration_seconds{outcome}`: time in the calculator per plan (ok, infeasible,
+  too_large, error), measured around compute_plan itself, not the HTTP request.
+* `cache_lookups_total{result}`: hit, miss, error.
+* `jobs_total{state}`: jobs queued, and finished (done or failed) where they ran in this
+  process (the in-process executor; Celery workers run elsewhere).
+* `ws_clients`: websocket clients connected; `broadcast_messages_total{outcome}`:
+  published / delivered / dropped (a slow client's oldest message) / redis_failed.
+* `solve_budget_exceeded_total`: requests answered 503 because a solve took longer than
+  SOLVE_TIMEOUT_SECONDS.
+
+Processes: by default each process exports its own figures (the right thing for the
+compose deployment: one uvicorn process per replica, each scraped). With `WORKERS` > 1,
+`merit-order serve` points PROMETHEUS_MULTIPROC_DIR at a fresh directory before the
+workers start, and `/metrics` then sums over every worker process (prometheus_client's
+multiprocess mode), whichever process answers the scrape.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+UNMATCHED = "<unmatched>"
+
+# Request latency: from sub-millisecond (a cache hit) to the solve budget's order (10 s).
+_HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# The calculator: ~10 us for the challenge's fleets to about a second at the limits.
+_SOLVE_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+HTTP_REQUESTS = Counter(
+    "merit_order_http_requests_total",
+    "HTTP requests answered, by method, route template and status code.",
+    ["method", "route", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "merit_order_http_request_duration_seconds",
+    "Time from the request's arrival to the end of its response, by method and route template.",
+    ["method", "route"],
+    buckets=_HTTP_BUCKETS,
+)
+SOLVE_SECONDS = Histogram(
+    "merit_order_solve_duration_seconds",
+    "Time spent in the calculator for one plan, by outcome (ok, infeasible, too_large, error).",
+    ["outcome"],
+    buckets=_SOLVE_BUCKETS,
+)
+SOLVE_BUDGET_EXCEEDED = Counter(
+    "merit_order_solve_budget_exceeded_total",
+    "Requests answered 503 because their solve took longer than SOLVE_TIMEOUT_SECONDS.",
+)
+CACHE_LOOKUPS = Counter(
+    "merit_order_cache_lookups_total",
+    "Plan cache lookups by result (hit, miss, error: the cache failed and the plan was computed).",
+    ["result"],
+)
+JOBS = Counter(
+    "merit_order_jobs_total",
+    "Jobs by state reached: queued (counted by the API that accepted it), running, done, failed "
+    "(counted by the process that ran it: the in-process executor).",
+    ["state"],
+)
+# The live feed's series (used by broadcast.py).
+BROADCAST_MESSAGES = Counter(
+    "merit_order_broadcast_messages_total",
+    "Plan messages handled by the broadcaster, by outcome "
+    "(published: accepted by publish; delivered/dropped: per websocket client queue; "
+    "redis_failed: could not be handed to Redis).",
+    ["outcome"],
+)
+WS_CLIENTS = Gauge(
+    "merit_order_ws_clients",
+    "Websocket clients connected to this process (summed over live worker processes).",
+    multiprocess_mode="livesum",
+)
+REDIS_RECONNECTS = Counter(
+    "merit_order_broadcast_redis_reconnects_total",
+    "Times the Redis pub/sub listener lost its connection and started again.",
+)
+
+SolveOutcome = Literal["ok", "infeasible", "too_large", "error"]
+CacheResult = Literal["hit", "miss", "error"]
+JobState = Literal["queued", "running", "done", "failed"]
+
+
+# --------------------------------------------------------------------------------------
+# the one-line hooks the other modules call
+
+
+@contextmanager
+def time_solve() -> Iterator[None]:
+    """`with time_solve(): compute_plan(...)`: observes the duration, labelled by how it ended."""
+    from merit_order.calculator import InfeasibleLoad, ProblemTooLarge
+
+    started = time.perf_counter()
+    outcome: SolveOutcome = "ok"
+    try:
+        yield
+    except InfeasibleLoad:
+        outcome = "infeasible"
+        raise
+    except ProblemTooLarge:
+        outcome = "too_large"
+        raise
+    except BaseException:
+        outcome = "error"
+        raise
+    finally:
+        SOLVE_SECONDS.labels(outcome).observe(time.perf_counter() - started)
+
+
+def cache_lookup(result: CacheResult) -> None:
+    """One plan cache lookup: hit, miss or error."""
+    CACHE_LOOKUPS.labels(result).inc()
+
+
+def job_state(state: JobState) -> None:
+    """A job reached `state`."""
+    JOBS.labels(state).inc()
+
+
+def solve_budget_exceeded() -> None:
+    SOLVE_BUDGET_EXCEEDED.inc()
+
+
+# --------------------------------------------------------------------------------------
+# exposition
+
+
+def render() -> tuple[bytes, str]:
+    """(body, content type) of a scrape: this process's registry, or every worker's in multiprocess mode."""
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def flat_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """Every leaf route (with a `.path`) of an app, through included routers.
+
+    Recent FastAPI keeps `include_router` as one wrapper entry in `app.routes` (whose
+    `original_router.routes` are the real ones), so a plain walk of `app.routes` misses them.
+    """
+    for route in routes:
+        if isinstance(getattr(route, "path", None), str):
+            yield route
+        inner = getattr(getattr(route, "original_router", None), "routes", None)
+        if inner is None:
+            inner = getattr(route, "routes", None) if not hasattr(route, "path") else None
+        if inner:
+            yield from flat_routes(inner)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (bounded cardinality), or "<unmatched>"."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str):
+        return path
+    # The router was not reached (a body refused by an outer middleware, a 401): match by hand.
+    app = scope.get("app")
+    partial: str | None = None
+    for candidate in flat_routes(getattr(app, "routes", ())):
+        try:
+            match, _ = candidate.matches(scope)
+        except Exception:  # noqa: BLE001 - an odd scope: not worth failing a request over
+            continue
+        if match is Match.FULL:
+            return str(candidate.path)
+        if match is Match.PARTIAL and partial is None:  # the path matches, not the method (405)
+            partial = str(candidate.path)
+    return partial or UNMATCHED
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by route template and status (plain ASGI: no buffering).
+
+    It sits outside every other middleware, so that it also sees the requests they answer
+    themselves (413 body too large, 401 unauthorized, a last-resort 500).
+    """
+
+    def __init__(self, app: ASGIApp, *, skip_paths: frozenset[str] = frozenset({"/metrics"})) -> None:
+        self.app = app
+        self.skip_paths = skip_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in self.skip_paths:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status: dict[str, Any] = {"code": 500}  # what the client sees if the app raises before answering
+
+        async def send_and_record(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            method = str(scope.get("method", "?"))
+            route = route_template(scope)
+            HTTP_REQUESTS.labels(method, route, str(status["code"])).inc()
+            HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
+
+
+def install_metrics(app: Any, settings: Any) -> None:
+    """Add the request middleware and `GET /metrics` (when METRICS_ENABLED) to a FastAPI app.
+
+    Call it after every other `add_middleware`: Starlette puts the last one added outermost.
+    """
+    from fastapi import Response
+
+    if not settings.metrics_enabled:
+        return
+
+    async def metrics_endpoint() -> Response:
+        body, content_type = render()
+        return Response(body, media_type=content_type)
+
+    app.add_api_route(
+        "/metrics",
+        metrics_endpoint,
+        methods=["GET"],
+        include_in_schema=False,  # Prometheus text, not JSON: not part of the API's contract
+        name="metrics",
+    )
+    app.add_middleware(MetricsMiddleware)

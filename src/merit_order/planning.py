@@ -1,0 +1,150 @@
+"""The one code path behind `POST /productionplan`: cache, compute, store, broadcast.
+
+Web-free on purpose (no FastAPI import): the job workers import `plan_document` from here
+so that a job's plan and the sync route's answer are the same document, byte for byte.
+
+The calculator is pure CPU (microseconds to a few milliseconds, bounded by the request
+limits), so it runs in a worker thread: the event loop keeps serving other requests,
+health checks and websockets meanwhile.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+import structlog
+
+from merit_order import metrics
+from merit_order.broadcast import plan_message
+from merit_order.cache import plan_cache_key
+from merit_order.calculator import Plan, ProductionPlanRequest, compute_plan
+from merit_order.services import Services
+from merit_order.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """The detailed, JSON-ready answer: the plan in merit order with the figures behind it.
+
+    `plan` holds one object per plant (in merit order, the off ones with p = 0.0): the
+    challenge's `name` and `p`, then its type, cost per MWh, cost, CO2 and the range it
+    could run in this hour (`available` is Pmax, or the wind's share of it, in MW).
+    """
+    return {
+        "load": plan.load,
+        "total_cost": plan.total_cost,
+        "marginal_cost": plan.marginal_cost,
+        "co2_tonnes": plan.co2_tonnes,
+        "plan": [
+            {
+                "name": e.name,
+                "p": e.p,
+                "type": e.type.value,
+                "cost_per_mwh": e.cost_per_mwh,
+                "cost": e.cost,
+                "co2_tonnes": e.co2_tonnes,
+                "pmin": e.pmin_tenths / 10,
+                "available": e.available_tenths / 10,
+            }
+            for e in plan.entries
+        ],
+    }
+
+
+def challenge_list(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The challenge's answer, `[{"name": ..., "p": ...}]`, read off a plan document."""
+    return [{"name": entry["name"], "p": entry["p"]} for entry in document["plan"]]
+
+
+async def plan_request(
+    services: Services,
+    settings: Settings,
+    request: ProductionPlanRequest,
+    *,
+    wind_curtailment: bool,
+) -> tuple[dict[str, Any], bool]:
+    """(plan document, cache hit) for a validated request.
+
+    Raises InfeasibleLoad when no plan meets the load (not cached: it is cheap to find
+    again and carries no plan to broadcast). The cache and the broadcaster are
+    optimisations and side channels: if one fails, the plan is still answered.
+    """
+    cost_model = settings.cost_model()
+    key = plan_cache_key(request, cost_model, wind_curtailment=wind_curtailment)
+
+    document: dict[str, Any] | None = None
+    try:
+        document = await services.cache.get(key)
+    except Exception:  # noqa: BLE001 - a broken cache is a miss, never a failed request
+        log.warning("cache_get_failed", exc_info=True)
+        metrics.cache_lookup("error")
+    else:
+        metrics.cache_lookup("hit" if document is not None else "miss")
+    cache_hit = document is not None
+
+    if document is None:
+        plan = await _compute_within_budget(request, cost_model, wind_curtailment, settings.solve_timeout_seconds)
+        document = plan_document(plan)
+        try:
+            await services.cache.set(key, document)
+        except Exception:  # noqa: BLE001
+            log.warning("cache_set_failed", exc_info=True)
+
+    await _broadcast(services, request, document, cache_hit)
+    return document, cache_hit
+
+
+class SolveBudgetExceeded(Exception):
+    """A solve took longer than SOLVE_TIMEOUT_SECONDS: the request is answered 503."""
+
+    def __init__(self, budget_s: float) -> None:
+        super().__init__(
+            f"the plan took longer than {budget_s:g} s to compute (SOLVE_TIMEOUT_SECONDS); "
+            "the service is overloaded or the fleet is pathological: retry later or split the request"
+        )
+        self.budget_s = budget_s
+
+
+async def _compute_within_budget(
+    request: ProductionPlanRequest, cost_model: Any, wind_curtailment: bool, budget_s: float
+) -> Plan:
+    """compute_plan in a worker thread, waited for at most `budget_s` seconds.
+
+    A thread cannot be killed: past the budget the request is answered at once and the
+    thread is abandoned to finish on its own (the calculator's work limit, ProblemTooLarge,
+    bounds how long that can be). The budget mostly guards against a saturated thread pool
+    (requests queued behind others), where waiting longer only makes the backlog worse.
+    """
+    try:
+        with anyio.fail_after(budget_s):
+            return await anyio.to_thread.run_sync(
+                _compute, request, cost_model, wind_curtailment, abandon_on_cancel=True
+            )
+    except TimeoutError:
+        metrics.solve_budget_exceeded()
+        log.warning("solve_budget_exceeded", budget_s=budget_s, plants=len(request.powerplants))
+        raise SolveBudgetExceeded(budget_s) from None
+
+
+def _compute(request: ProductionPlanRequest, cost_model: Any, wind_curtailment: bool) -> Plan:
+    with metrics.time_solve():
+        return compute_plan(request, cost_model=cost_model, wind_curtailment=wind_curtailment)
+
+
+async def _broadcast(
+    services: Services, request: ProductionPlanRequest, document: dict[str, Any], cache_hit: bool
+) -> None:
+    """Tell the live clients; a failure here is logged and never reaches the requester."""
+    try:
+        message = plan_message(
+            request=request.model_dump(mode="json", by_alias=True),
+            response=challenge_list(document),
+            detail=document,
+            source="sync",
+            cached=cache_hit,
+        )
+        await services.broadcaster.publish(message)
+    except Exception:  # noqa: BLE001
+        log.warning("broadcast_failed", exc_info=True)

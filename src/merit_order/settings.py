@@ -1,0 +1,187 @@
+"""Every setting of the service, read once from environment variables.
+
+One object, so that a deployment has one place to look and the tests one thing to build.
+The request limits live here too, next to each other, because together they are the
+promise that no single request can make the calculator take more than about a second
+or 500 MB (see the README): change them together, and measure when you do.
+
+Other modules add their own fields here with small edits (cache, jobs, broadcast).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from merit_order.calculator import CostModel
+
+MiB = 1024 * 1024
+
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class Settings(BaseSettings):
+    """The service's configuration; each field is the environment variable of the same name."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    # --- serving -------------------------------------------------------------------------
+    host: str = Field("0.0.0.0", description="Interface uvicorn binds to.")
+    port: Annotated[int, Field(ge=0, le=65535)] = Field(3000, description="TCP port uvicorn listens on.")
+    workers: Annotated[int, Field(ge=1, le=64)] = Field(1, description="uvicorn worker processes.")
+
+    # --- logs --------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Least severe level written."
+    )
+    log_format: Literal["json", "console"] = Field(
+        "json", description="json: one JSON object a line (for machines); console: coloured text (for humans)."
+    )
+
+    # --- the calculator ----------------------------------------------------------------
+    gas_co2_t_per_mwh: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = Field(
+        0.3, description="Tonnes of CO2 per MWh produced by a gas-fired plant (the challenge's 0.3)."
+    )
+    kerosine_co2_t_per_mwh: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = Field(
+        0.0, description="Tonnes of CO2 per MWh produced by a turbojet (0: the challenge does not price it)."
+    )
+    wind_curtailment: bool = Field(
+        False,
+        description="Default of the wind_curtailment query parameter: allow a wind park to run below its "
+        "available power instead of all-or-nothing.",
+    )
+
+    # --- limits: together they bound one request's time and memory ---------------------
+    max_plants: Annotated[int, Field(ge=1)] = Field(500, description="Most plants in one request.")
+    max_load_mw: PositiveFloat = Field(50_000.0, description="Largest load in MW (5e5 steps of 0.1 MW).")
+    max_plant_mw: PositiveFloat = Field(
+        50_000.0,
+        description="Largest pmin/pmax of one plant in MW; bounds the reachable-load set computed for an "
+        "infeasible request (at 1e6 MW that alone takes over a second).",
+    )
+    max_cost_per_mwh: PositiveFloat = Field(
+        1e12,
+        description="Largest cost per MWh a plant may have (fuel price / efficiency + CO2); keeps every "
+        "figure of the answer a finite number.",
+    )
+    max_body_bytes: Annotated[int, Field(ge=1024)] = Field(MiB, description="Largest request body, bytes.")
+
+    # --- backends (unset: the embedded, in-process defaults) ---------------------------
+    redis_url: str | None = Field(
+        None, description="redis://host:port/db for the shared cache, job queue and broadcast; unset = in-process."
+    )
+
+    # --- cache (Helper C) -----------------------------------------------------------------
+    cache_enabled: bool = Field(True, description="Answer repeated requests from the cache (false: always solve).")
+    cache_ttl_seconds: Annotated[int, Field(ge=1)] = Field(86_400, description="How long a plan is kept, seconds.")
+    cache_max_entries: Annotated[int, Field(ge=1)] = Field(
+        10_000, description="Most plans kept by the in-memory cache (LRU); Redis is bounded by its own maxmemory."
+    )
+    cache_redis_timeout_seconds: PositiveFloat = Field(
+        0.25, description="Socket timeout of a cache call to Redis: the most a hung Redis adds to one request."
+    )
+    cache_retry_max_seconds: PositiveFloat = Field(
+        5.0, description="Longest back-off between probes of a Redis that is down (the cache returns by itself)."
+    )
+
+    # --- jobs (Helper C) ------------------------------------------------------------------
+    job_chunk_size: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        250, description="Periods per chunk: the unit of work a worker takes (and redoes if it dies)."
+    )
+    job_result_ttl_seconds: Annotated[int, Field(ge=1)] = Field(86_400, description="How long a job's results are kept.")
+    max_batch_periods: Annotated[int, Field(ge=1)] = Field(10_000, description="Most periods in one job.")
+    max_job_body_bytes: Annotated[int, Field(ge=1024)] = Field(
+        64 * MiB, description="Largest body of POST /productionplan/jobs (a year of a 30-plant fleet is ~1.2 MB)."
+    )
+    job_local_workers: Annotated[int | None, Field(ge=0, le=256)] = Field(
+        None, description="Processes of the in-process executor (no REDIS_URL); unset = cores; 0 = one thread."
+    )
+    job_visibility_timeout_seconds: Annotated[int, Field(ge=1)] = Field(
+        120,
+        description="Celery over Redis: seconds before a chunk taken by a worker that vanished (killed, "
+        "machine lost) is handed to another. Longer than the slowest chunk, or chunks run twice.",
+    )
+    worker_concurrency: Annotated[int | None, Field(ge=1, le=256)] = Field(
+        None, description="Processes of one `merit-order worker`; unset = cores."
+    )
+
+    # --- live feed: /ws and /monitor (Helper D) ------------------------------------------
+    broadcast_queue_size: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        100,
+        description="Plans queued per websocket client; a client that falls further behind loses its oldest "
+        "(counted): bounds memory per client and keeps a stalled client from slowing anyone.",
+    )
+    broadcast_max_clients: Annotated[int, Field(ge=1)] = Field(
+        1000, description="Most websocket clients per API process; more are closed with 1013 (try again later)."
+    )
+    broadcast_heartbeat_seconds: PositiveFloat = Field(
+        15.0, description="A quiet /ws sends a heartbeat this often, so that a page can tell quiet from dead."
+    )
+    broadcast_channel: str = Field(
+        "merit-order:plans", description="Redis pub/sub channel of the live feed (with REDIS_URL)."
+    )
+
+    # --- access control, CORS, solve budget (Helper E) ----------------------------------
+    api_key: SecretStr | None = Field(
+        None,
+        description="When set, every route but /_healthcheck (and /metrics, see METRICS_REQUIRE_KEY) needs it: "
+        "X-API-Key header, or ?api_key= on the websocket. Unset or empty: no access control.",
+    )
+    metrics_require_key: bool = Field(
+        False, description="Also require the API key on /metrics (off: a Prometheus scraper needs no key)."
+    )
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins allowed to call the API from a browser (e.g. "
+        "https://a.example,https://b.example; * for any). Empty: CORS closed (same origin only).",
+    )
+    solve_timeout_seconds: PositiveFloat = Field(
+        10.0,
+        description="Most seconds POST /productionplan waits for one solve; past it the request is answered "
+        "503 (the limits keep real solves far below it: milliseconds).",
+    )
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics on /metrics.")
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: object) -> object:
+        """API_KEY= (empty, as compose passes an unset variable) means "no key", never "the empty key"."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    def cors_origin_list(self) -> list[str]:
+        """CORS_ORIGINS as a list, blanks dropped."""
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _normalise_case(cls, value: object, info: object) -> object:
+        """LOG_LEVEL=info and LOG_FORMAT=JSON are what people type; accept them."""
+        if not isinstance(value, str):
+            return value
+        return value.upper() if getattr(info, "field_name", "") == "log_level" else value.lower()
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """REDIS_URL= (empty) in a compose file means "no Redis", not a URL to fail on later."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    def cost_model(self) -> CostModel:
+        """The calculator's cost model with this deployment's emission factors."""
+        return CostModel(
+            gas_co2_t_per_mwh=self.gas_co2_t_per_mwh,
+            kerosine_co2_t_per_mwh=self.kerosine_co2_t_per_mwh,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once (tests build their own Settings)."""
+    return Settings()
