@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from merit_order.api.middleware import request_id_of
-from merit_order.calculator import InfeasibleLoad
+from merit_order.calculator import InfeasibleLoad, ProblemTooLarge
 from merit_order.planning import SolveBudgetExceeded
 from merit_order.validation import FieldError, PayloadError, summarise, translate_errors
 
@@ -39,6 +39,12 @@ async def infeasible_load(request: Request, exc: Exception) -> JSONResponse:
         "nearest_loads": {"below": exc.below_mw, "above": exc.above_mw},
     }
     return error_response(request, 422, body)
+
+
+async def problem_too_large(request: Request, exc: Exception) -> JSONResponse:
+    """The calculator's work limit: a property of the request, so a 422 that says what to change."""
+    assert isinstance(exc, ProblemTooLarge)
+    return error_response(request, 422, {"detail": str(exc), "errors": [FieldError("powerplants", str(exc)).as_dict()]})
 
 
 async def request_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -65,6 +71,7 @@ async def solve_budget_exceeded(request: Request, exc: Exception) -> JSONRespons
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PayloadError, payload_error)
     app.add_exception_handler(InfeasibleLoad, infeasible_load)
+    app.add_exception_handler(ProblemTooLarge, problem_too_large)
     app.add_exception_handler(SolveBudgetExceeded, solve_budget_exceeded)
     app.add_exception_handler(RequestValidationError, request_validation)
     app.add_exception_handler(StarletteHTTPException, http_exception)
