@@ -3,7 +3,8 @@
 * **API key.** Unset (the default): no access control, as the challenge expects. Set:
   every HTTP route needs the header `X-API-Key: <key>`, and the websocket `/ws` needs
   `?api_key=<key>` (a browser cannot set headers on a websocket). Exempt: `/_healthcheck`
-  (orchestrators probe it without secrets), and `/metrics` unless METRICS_REQUIRE_KEY=true.
+  (orchestrators probe it without secrets), the /monitor page's static files (it asks for the
+  key itself), and `/metrics` unless METRICS_REQUIRE_KEY=true.
   A missing or wrong key is a 401 with `{"detail": "unauthorized"}` and nothing else: no
   hint whether the key was missing or wrong. The comparison is constant-time
   (hmac.compare_digest), so that response timing does not leak the key byte by byte.
@@ -100,9 +101,16 @@ async def _deny_websocket(scope: Scope, send: Send) -> None:
         await send({"type": "websocket.close", "code": _WS_POLICY_VIOLATION, "reason": "unauthorized"})
 
 
+#: The monitor page and its static files: no data in them (the plans come over /ws, which needs
+#: the key), and a browser cannot send a header when it opens a page. See api/routes/live.py.
+MONITOR_PAGE_PATHS = frozenset(
+    {"/monitor", "/monitor/monitor.js", "/monitor/monitor.css", "/monitor/favicon.svg", "/monitor/example.json"}
+)
+
+
 def open_paths(settings: Any) -> frozenset[str]:
     """The paths that never need the key under these settings."""
-    paths = set(ALWAYS_OPEN)
+    paths = set(ALWAYS_OPEN) | MONITOR_PAGE_PATHS
     if not settings.metrics_require_key:
         paths.add("/metrics")
     return frozenset(paths)

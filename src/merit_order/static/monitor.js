@@ -20,7 +20,23 @@
     tooltip: $("tooltip"), plantsBody: $("plants-body"), recent: $("recent"), follow: $("follow"),
     form: $("post-form"), payload: $("payload"), postButton: $("post-button"),
     resetButton: $("reset-button"), formatButton: $("format-button"), postResult: $("post-result"),
+    keyRow: $("key-row"), keyInput: $("api-key"), keyButton: $("key-button"),
   };
+
+  // ------------------------------------------------------------------ API key (when API_KEY is set)
+  // From the page's fragment (/monitor#api_key=...: a fragment never reaches a server log) or
+  // typed after a 401; kept for this tab only. Sent as X-API-Key, and as ?api_key= on /ws
+  // (a browser cannot set headers on a websocket).
+  const KEY_STORAGE = "merit-order-api-key";
+  let apiKey = new URLSearchParams(window.location.hash.slice(1)).get("api_key") || sessionStorage.getItem(KEY_STORAGE) || "";
+  if (apiKey) sessionStorage.setItem(KEY_STORAGE, apiKey);
+  const authHeaders = () => (apiKey ? { "X-API-Key": apiKey } : {});
+  els.keyButton.addEventListener("click", () => {
+    apiKey = els.keyInput.value.trim();
+    if (apiKey) sessionStorage.setItem(KEY_STORAGE, apiKey); else sessionStorage.removeItem(KEY_STORAGE);
+    hideResult();
+    if (live.ws) live.ws.close(); else { clearTimeout(live.timer); live.attempt = 0; connect(); }
+  });
 
   const state = { plans: [], selectedId: null, following: true, received: 0, example: null };
 
@@ -420,6 +436,7 @@
     clearTimeout(live.timer);
     const url = new URL("ws", window.location.href);  // relative: /monitor -> /ws, /x/monitor -> /x/ws
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    if (apiKey) url.searchParams.set("api_key", apiKey);
     setStatus("connecting", live.attempt ? `Reconnecting… (try ${live.attempt + 1})` : "Connecting…");
     let ws;
     try { ws = new WebSocket(url); } catch (err) { scheduleReconnect(); return; }
@@ -549,7 +566,7 @@
     try {
       const res = await fetch(new URL("productionplan", window.location.href), {
         method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        headers: { "Content-Type": "application/json", Accept: "application/json", ...authHeaders() },
         body: JSON.stringify(payload),
       });
       const ms = Math.round(performance.now() - started);
@@ -559,6 +576,11 @@
         const n = Array.isArray(body) ? body.length : 0;
         const tail = live.ws ? "It is drawn above." : "The live feed is offline: it shows once reconnected.";
         showResult("ok", `${res.status} ${res.statusText || "OK"} · ${n} plants · ${ms} ms`, [tail]);
+      } else if (res.status === 401) {
+        els.keyRow.hidden = false;
+        els.keyInput.focus();
+        showResult("error", "401 Unauthorized · this service needs an API key",
+          [apiKey ? "The key given was refused." : "Enter it above, or open this page as /monitor#api_key=<key>."]);
       } else {
         const title = `${res.status} ${res.statusText || ""} · the service refused this payload`.replace("  ", " ");
         const lines = errorLines(body);
