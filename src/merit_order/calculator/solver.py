@@ -200,11 +200,17 @@ def _exact(fleet: Sequence[Unit], load: int) -> list[int]:
     below, above = nearest_feasible(fleet, load)
     if below != load:
         raise InfeasibleLoad(load / 10, _mw(below), _mw(above))
-    # Feasible, but the heuristic found no plan: widen the admitted gap until the DP does.
+    # Feasible, but the heuristic found no plan: widen the admitted gap until the DP finds one.
+    # A plan found with gap `room` is only proven optimal if it costs at most relaxed + room
+    # (a cheaper plan could hide among the states pruned at that level); otherwise its cost is
+    # now a true upper bound, and one more pass at that level is exact.
     room = max(1.0, abs(relaxed)) * 1e-3
     while True:
         tables = _tables(fleet, load, cum_cap, cum_cost, room)
-        if np.isfinite(tables.values[0][0]):
+        found = float(tables.values[0][0])
+        if np.isfinite(found):
+            if found > relaxed + room:
+                tables = _tables(fleet, load, cum_cap, cum_cost, _room(found, relaxed))
             return _read_plan(fleet, load, tables)
         room = _INF if room > abs(relaxed) * 1e3 + 1e6 else room * 16
 
