@@ -34,10 +34,11 @@ run: $(STAMP)
 	$(BIN)/merit-order serve --port $(PORT)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest --cov=merit_order --cov-report=term-missing:skip-covered
+	$(BIN)/python -m pytest --cov=merit_order --cov-report=term-missing:skip-covered --cov-fail-under=90
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/bench_scaleout.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .coverage .coverage.* htmlcov build dist .bench src/*.egg-info

@@ -55,6 +55,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.workers < 1:
         raise SystemExit(f"merit-order serve: error: --workers must be at least 1, not {args.workers}")
     configure_logging(settings)
+    if args.workers > 1:  # /metrics sums over the worker processes (see metrics.py)
+        from merit_order.metrics import enable_multiprocess
+
+        enable_multiprocess()
     # An import string with factory=True: each worker process builds its own app (and logging).
     uvicorn.run(
         "merit_order.api.app:create_app",

@@ -154,6 +154,24 @@ def solve_budget_exceeded() -> None:
 # exposition
 
 
+def enable_multiprocess() -> str:
+    """Point PROMETHEUS_MULTIPROC_DIR at a fresh directory (unless set) for the workers to come.
+
+    Call in the parent before the worker processes start: each of them reads the variable
+    when it first imports prometheus_client, and writes its figures to files there.
+    """
+    import atexit
+    import shutil
+    import tempfile
+
+    path = os.environ.get(MULTIPROC_ENV)
+    if not path:
+        path = tempfile.mkdtemp(prefix="merit-order-metrics-")
+        os.environ[MULTIPROC_ENV] = path
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 def render() -> tuple[bytes, str]:
     """(body, content type) of a scrape: this process's registry, or every worker's in multiprocess mode."""
     if os.environ.get(MULTIPROC_ENV):

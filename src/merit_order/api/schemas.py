@@ -60,6 +60,14 @@ class InfeasibleBody(ErrorBody):
     nearest_loads: NearestLoads
 
 
+class PlanRejected(ErrorBody):
+    """A 422 of POST /productionplan: an invalid payload, or a load no plan can meet."""
+
+    nearest_loads: NearestLoads | None = Field(
+        None, description="Only when the load cannot be met: the nearest loads that can."
+    )
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"] = Field(description="degraded: a backend reports down (still a 200).")
     version: str

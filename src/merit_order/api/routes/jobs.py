@@ -180,6 +180,7 @@ async def submit_job(
             "infeasible (reason, nearest loads) or error (reason)."
         },
         404: {"model": ErrorBody, "description": "No such job (or its results expired, after a day)."},
+        422: {"model": ErrorBody, "description": "A query parameter is invalid (offset < 0, limit < 1)."},
         503: {"model": ErrorBody, "description": "The job store (Redis) is unavailable; retry later."},
     },
 )

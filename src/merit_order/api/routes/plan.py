@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from merit_order.api.middleware import set_plant_count
 from merit_order.api.openapi import plan_request_body
-from merit_order.api.schemas import ErrorBody, Health, InfeasibleBody, PlanDetail, PlanItem
+from merit_order.api.schemas import ErrorBody, Health, PlanDetail, PlanItem, PlanRejected
 from merit_order.planning import challenge_list, plan_request
 from merit_order.services import DOWN_STATUSES, Services
 from merit_order.settings import Settings
@@ -41,9 +41,13 @@ def package_version() -> str:
         400: {"model": ErrorBody, "description": "The body is not JSON (or is empty)."},
         413: {"model": ErrorBody, "description": "The body is larger than MAX_BODY_BYTES."},
         422: {
-            "model": InfeasibleBody,
+            "model": PlanRejected,
             "description": "Invalid payload (each problem names the field and the plant), a request "
             "over a limit, or a load no plan can meet (with the nearest loads that can be met).",
+        },
+        503: {
+            "model": ErrorBody,
+            "description": "The solve took longer than SOLVE_TIMEOUT_SECONDS (overload): retry after Retry-After.",
         },
     },
 )
