@@ -189,6 +189,9 @@ class _DownCache:
 
 
 class _BrokenBroadcaster:
+    def has_audience(self) -> bool:
+        return True  # so that the route does try to publish
+
     async def publish(self, message: dict[str, Any]) -> None:
         raise RuntimeError("broadcast is broken")
 

@@ -168,7 +168,8 @@ def test_a_finished_jobs_plans_are_broadcast_too() -> None:
 
 def test_a_broken_feed_never_fails_the_post_route(monkeypatch: pytest.MonkeyPatch) -> None:
     app = make_app()
-    with TestClient(app) as client:
+    with TestClient(app) as client, client.websocket_connect("/ws") as ws:  # a listener, so the route publishes
+        assert ws.receive_json()["type"] == "hello"
         broadcaster = app.state.services.broadcaster
 
         def explode(text: str) -> None:
@@ -178,6 +179,21 @@ def test_a_broken_feed_never_fails_the_post_route(monkeypatch: pytest.MonkeyPatc
         answer = client.post("/productionplan", json=PAYLOAD3)
         assert answer.status_code == 200 and answer.json() == RESPONSE3
         assert broadcaster.publish_errors == 1
+
+
+def test_no_message_is_built_when_nobody_listens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The route skips the feed entirely without a client: no encoding cost on the hot path."""
+    app = make_app()
+    with TestClient(app) as client:
+        broadcaster = app.state.services.broadcaster
+        built: list[object] = []
+        monkeypatch.setattr("merit_order.planning.plan_message", lambda **kw: built.append(kw) or {})
+        assert client.post("/productionplan", json=PAYLOAD3).status_code == 200
+        assert built == [] and broadcaster.published == 0
+        with client.websocket_connect("/ws") as ws:
+            assert ws.receive_json()["type"] == "hello"
+            assert client.post("/productionplan", json=PAYLOAD3).status_code == 200
+        assert len(built) == 1
 
 
 def test_a_quiet_feed_sends_heartbeats() -> None:

@@ -242,6 +242,10 @@ class _HubBroadcaster:
     async def aclose(self) -> None:
         """Stop background tasks. Connected websockets end on their own with the server."""
 
+    def has_audience(self) -> bool:
+        """Local clients only: a replica with no /ws client need not build the message."""
+        return self.hub.clients > 0
+
     async def publish(self, message: dict[str, Any]) -> None:
         """Hand ``message`` to every client; never raises and never waits for a client.
 
@@ -303,6 +307,10 @@ class RedisBroadcaster(_HubBroadcaster):
     """
 
     backend = "redis"
+
+    def has_audience(self) -> bool:
+        """Always: the clients of the other replicas listen through Redis."""
+        return True
 
     def __init__(
         self,

@@ -15,6 +15,7 @@ import logging
 import sys
 from typing import Any, TextIO
 
+import orjson
 import structlog
 
 from merit_order.settings import Settings
@@ -42,6 +43,11 @@ class _CurrentStdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+def _orjson_text(event: Any, **_: Any) -> str:
+    """One log line as JSON text: orjson is ~5x faster than json, and logs go out on every request."""
+    return orjson.dumps(event, default=str).decode()
+
+
 def _shared_processors() -> list[Any]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -61,7 +67,7 @@ def configure_logging(settings: Settings) -> None:
         final = [
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,  # the traceback as one string field, "exception"
-            structlog.processors.JSONRenderer(default=str),
+            structlog.processors.JSONRenderer(serializer=_orjson_text),
         ]
     formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=final)
 

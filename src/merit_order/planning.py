@@ -18,7 +18,7 @@ import structlog
 from merit_order import metrics
 from merit_order.broadcast import plan_message
 from merit_order.cache import plan_cache_key
-from merit_order.calculator import Plan, ProductionPlanRequest, compute_plan
+from merit_order.calculator import Plan, ProductionPlanRequest, compute_plan, solves_instantly
 from merit_order.services import Services
 from merit_order.settings import Settings
 
@@ -72,25 +72,30 @@ async def plan_request(
     optimisations and side channels: if one fails, the plan is still answered.
     """
     cost_model = settings.cost_model()
-    key = plan_cache_key(request, cost_model, wind_curtailment=wind_curtailment)
+    key = plan_cache_key(request, cost_model, wind_curtailment=wind_curtailment) if settings.cache_enabled else None
 
     document: dict[str, Any] | None = None
-    try:
-        document = await services.cache.get(key)
-    except Exception:  # noqa: BLE001 - a broken cache is a miss, never a failed request
-        log.warning("cache_get_failed", exc_info=True)
-        metrics.cache_lookup("error")
-    else:
-        metrics.cache_lookup("hit" if document is not None else "miss")
+    if key is not None:
+        try:
+            document = await services.cache.get(key)
+        except Exception:  # noqa: BLE001 - a broken cache is a miss, never a failed request
+            log.warning("cache_get_failed", exc_info=True)
+            metrics.cache_lookup("error")
+        else:
+            metrics.cache_lookup("hit" if document is not None else "miss")
     cache_hit = document is not None
 
     if document is None:
-        plan = await _compute_within_budget(request, cost_model, wind_curtailment, settings.solve_timeout_seconds)
+        if solves_instantly(request):  # a thread hand-off would cost more than the solve itself
+            plan = _compute(request, cost_model, wind_curtailment)
+        else:
+            plan = await _compute_within_budget(request, cost_model, wind_curtailment, settings.solve_timeout_seconds)
         document = plan_document(plan)
-        try:
-            await services.cache.set(key, document)
-        except Exception:  # noqa: BLE001
-            log.warning("cache_set_failed", exc_info=True)
+        if key is not None:
+            try:
+                await services.cache.set(key, document)
+            except Exception:  # noqa: BLE001
+                log.warning("cache_set_failed", exc_info=True)
 
     await _broadcast(services, request, document, cache_hit)
     return document, cache_hit
@@ -138,6 +143,8 @@ async def _broadcast(
 ) -> None:
     """Tell the live clients; a failure here is logged and never reaches the requester."""
     try:
+        if not services.broadcaster.has_audience():  # nobody listens: skip building the message
+            return
         message = plan_message(
             request=request.model_dump(mode="json", by_alias=True),
             response=challenge_list(document),

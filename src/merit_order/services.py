@@ -7,6 +7,7 @@ no-op and in-process defaults) and scaled out on Redis and Celery (chosen from
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -31,26 +32,20 @@ class PlanCache(Protocol):
 class Broadcaster(Protocol):
     """Every plan computed, pushed to whoever listens (the /ws clients)."""
 
+    def has_audience(self) -> bool:
+        """False when a message would reach nobody, so that the route need not build it."""
+        ...
+
     async def publish(self, message: dict[str, Any]) -> None: ...
 
     async def health(self) -> dict[str, Any]: ...
 
 
-class NullCache:
-    """Remembers nothing: every request is computed (the default until a cache is configured)."""
-
-    async def get(self, key: str) -> dict[str, Any] | None:
-        return None
-
-    async def set(self, key: str, value: dict[str, Any]) -> None:
-        return None
-
-    async def health(self) -> dict[str, Any]:
-        return {"status": "ok", "backend": "none"}
-
-
 class NullBroadcaster:
     """Tells nobody (the default until a broadcaster is configured)."""
+
+    def has_audience(self) -> bool:
+        return False
 
     async def publish(self, message: dict[str, Any]) -> None:
         return None
@@ -59,15 +54,24 @@ class NullBroadcaster:
         return {"status": "ok", "backend": "none"}
 
 
+#: Longest a backend may take to close at shutdown before it is abandoned.
+_CLOSE_TIMEOUT_S = 5.0
+
 #: health() statuses that make /_healthcheck say "degraded".
 DOWN_STATUSES = frozenset({"down", "error", "unavailable", "failed", "degraded"})
+
+
+def _no_cache() -> PlanCache:
+    from merit_order.cache import NullCache  # the cache module imports the calculator: load it lazily
+
+    return NullCache()
 
 
 @dataclass(slots=True)
 class Services:
     """What the routes use besides the calculator; held in `app.state.services`."""
 
-    cache: PlanCache = field(default_factory=NullCache)
+    cache: PlanCache = field(default_factory=_no_cache)
     broadcaster: Broadcaster = field(default_factory=NullBroadcaster)
     jobs: Any | None = None  # JobQueue (Helper C); None: the jobs routes are not available
 
@@ -96,8 +100,10 @@ class Services:
         """Close every backend, in reverse order of start; one failing does not stop the others."""
         for backend in reversed(list(self.backends().values())):
             try:
-                await _call_optional(backend, "aclose")
-            except Exception:  # noqa: BLE001 - shutting down: log and go on
+                # A client library stuck on a half-dead connection must not hold the shutdown
+                # (seen once: a Redis pub/sub close that never returned after Redis restarted).
+                await asyncio.wait_for(_call_optional(backend, "aclose"), timeout=_CLOSE_TIMEOUT_S)
+            except Exception:  # noqa: BLE001 - shutting down (or a close that timed out): log and go on
                 structlog.get_logger(__name__).exception("backend_close_failed", backend=type(backend).__name__)
 
 

@@ -12,7 +12,7 @@ from .errors import InfeasibleLoad, ProblemTooLarge
 from .fleet import Unit, build_units
 from .plan import Plan, PlanEntry
 from .schema import Fuels, PlantType, PowerPlant, ProductionPlanRequest
-from .solver import solve_units
+from .solver import SMALL_FLEET, solve_units
 
 __all__ = [
     "CostModel",
@@ -28,9 +28,17 @@ __all__ = [
     "build_units",
     "compute_plan",
     "solve_units",
+    "solves_instantly",
 ]
 
 _DEFAULT_COSTS = CostModel()
+
+
+def solves_instantly(request: ProductionPlanRequest) -> bool:
+    """True when the plan takes well under a millisecond whatever the load (at most
+    SMALL_FLEET plants: the relaxation or the enumeration of their commitments), so that a
+    server may solve it on its event loop instead of paying a thread hand-off."""
+    return len(request.powerplants) <= SMALL_FLEET
 
 
 def compute_plan(

@@ -6,10 +6,10 @@ from importlib import metadata
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 
 from merit_order.api.middleware import set_plant_count
 from merit_order.api.openapi import plan_request_body
+from merit_order.api.responses import FastJSONResponse
 from merit_order.api.schemas import ErrorBody, Health, PlanDetail, PlanItem, PlanRejected
 from merit_order.planning import challenge_list, plan_request
 from merit_order.services import DOWN_STATUSES, Services
@@ -61,7 +61,7 @@ async def production_plan(
             "all-or-nothing. Default: the WIND_CURTAILMENT setting (false)."
         ),
     ] = None,
-) -> JSONResponse:
+) -> FastJSONResponse:
     """The minimum-cost plan meeting the load, ties given to the plants first in merit order.
 
     The body is read here rather than by FastAPI so that the limits are checked before any
@@ -79,7 +79,7 @@ async def production_plan(
     curtail = settings.wind_curtailment if wind_curtailment is None else wind_curtailment
     document, cache_hit = await plan_request(services, settings, plan_req, wind_curtailment=curtail)
     body: Any = document if detail else challenge_list(document)
-    return JSONResponse(body, headers={"X-Cache": "hit" if cache_hit else "miss"})
+    return FastJSONResponse(body, headers={"X-Cache": "hit" if cache_hit else "miss"})
 
 
 @router.get("/_healthcheck", tags=["ops"], summary="Liveness and the state of each backend", response_model=Health)
