@@ -37,8 +37,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest --cov=merit_order --cov-report=term-missing:skip-covered --cov-fail-under=90
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
-	$(BIN)/python benchmarks/bench_scaleout.py
+	$(BIN)/python benchmarks/run.py  # then every benchmarks/bench_*.py (HTTP throughput, scale-out)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .coverage .coverage.* htmlcov build dist .bench src/*.egg-info

@@ -25,6 +25,17 @@ FiniteNonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Megawatts = Annotated[float, Field(ge=0, le=MAX_MW, allow_inf_nan=False)]
 
 
+def check_load_on_grid(load: float) -> float:
+    """The load rule, shared by every model that carries a load (requests, batch periods)."""
+    tenths = load * 10
+    if abs(tenths - round(tenths)) > GRID_NOISE_TENTHS:
+        raise ValueError(
+            f"load {load!r} MW is not a multiple of 0.1 MW; send it rounded to one decimal "
+            f"(e.g. {math.floor(tenths) / 10:.1f} or {math.ceil(tenths) / 10:.1f})"
+        )
+    return load
+
+
 class PlantType(str, Enum):
     """The three kinds of plant the challenge knows."""
 
@@ -80,13 +91,7 @@ class ProductionPlanRequest(BaseModel):
     @field_validator("load")
     @classmethod
     def _load_on_grid(cls, load: float) -> float:
-        tenths = load * 10
-        if abs(tenths - round(tenths)) > GRID_NOISE_TENTHS:
-            raise ValueError(
-                f"load {load!r} MW is not a multiple of 0.1 MW; send it rounded to one decimal "
-                f"(e.g. {math.floor(tenths) / 10:.1f} or {math.ceil(tenths) / 10:.1f})"
-            )
-        return load
+        return check_load_on_grid(load)
 
     @model_validator(mode="after")
     def _unique_names(self) -> "ProductionPlanRequest":

@@ -44,6 +44,18 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def job_meta(kind: str, periods: int, chunks: int, chunk_size: int, options: dict[str, Any]) -> dict[str, Any]:
+    """What every executor records about a job when it is accepted (the status is built on it)."""
+    return {
+        "kind": kind,
+        "periods": periods,
+        "chunks": chunks,
+        "chunk_size": chunk_size,
+        "options": options,
+        "created_at": utc_now(),
+    }
+
+
 def count_results(results: list[dict[str, Any]]) -> dict[str, int]:
     """How many periods of a chunk ended in each state (ok, infeasible, error)."""
     counts = {"ok": 0, "infeasible": 0, "error": 0}

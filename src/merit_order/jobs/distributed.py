@@ -13,7 +13,7 @@ import structlog
 
 from .. import metrics
 from . import store
-from .base import JobBackendUnavailable, JobStatus, utc_now
+from .base import JobBackendUnavailable, JobStatus, job_meta
 from .celery_app import QUEUE, TASK_NAME, create_celery_app
 from .models import Batch
 
@@ -60,14 +60,7 @@ class CeleryJobQueue:
     async def submit(self, batch: Batch, options: dict[str, Any]) -> str:
         job_id = uuid.uuid4().hex
         chunks = batch.chunks(self._chunk_size)
-        meta = {
-            "kind": batch.kind,
-            "periods": batch.periods,
-            "chunks": len(chunks),
-            "chunk_size": self._chunk_size,
-            "options": options,
-            "created_at": utc_now(),
-        }
+        meta = job_meta(batch.kind, batch.periods, len(chunks), self._chunk_size, options)
         try:
             await store.create_job(self._client, job_id, meta, self._ttl)
             await asyncio.to_thread(self._publish, job_id, [c.to_message() for c in chunks], options)

@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from .. import metrics
-from .base import JobStatus, assemble_status, count_results, utc_now
+from .base import JobStatus, assemble_status, count_results, job_meta, utc_now
 from .compute import solve_chunk
 from .models import Batch
 
@@ -84,14 +84,7 @@ class LocalJobQueue:
         job_id = uuid.uuid4().hex
         chunks = batch.chunks(self._chunk_size)
         job = _LocalJob(
-            meta={
-                "kind": batch.kind,
-                "periods": batch.periods,
-                "chunks": len(chunks),
-                "chunk_size": self._chunk_size,
-                "options": options,
-                "created_at": utc_now(),
-            },
+            meta=job_meta(batch.kind, batch.periods, len(chunks), self._chunk_size, options),
             expires_at=time.monotonic() + self._ttl,
         )
         self._jobs[job_id] = job

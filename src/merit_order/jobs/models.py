@@ -15,7 +15,6 @@ validation error: it depends on the solve and is reported per period in the resu
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
@@ -23,22 +22,10 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from ..calculator import Fuels, PowerPlant, ProductionPlanRequest
-from ..calculator.schema import GRID_NOISE_TENTHS, FiniteNonNegative
+from ..calculator.schema import FiniteNonNegative, check_load_on_grid
 from ..validation import FieldError, Limits, PayloadError, parse_request, summarise
 
 Label = Annotated[str, Field(max_length=100, description="Free text for the period, e.g. its ISO timestamp.")]
-
-
-def _check_load_on_grid(load: float) -> float:
-    """The request model's own rule (a load is a multiple of 0.1 MW), applied to a period's load
-    at field level so that the error's location names the period."""
-    tenths = load * 10
-    if abs(tenths - round(tenths)) > GRID_NOISE_TENTHS:
-        raise ValueError(
-            f"load {load!r} MW is not a multiple of 0.1 MW; send it rounded to one decimal "
-            f"(e.g. {math.floor(tenths) / 10:.1f} or {math.ceil(tenths) / 10:.1f})"
-        )
-    return load
 
 
 class LabelledRequest(ProductionPlanRequest):
@@ -59,7 +46,7 @@ class Period(BaseModel):
     @field_validator("load")
     @classmethod
     def _load_on_grid(cls, load: float) -> float:
-        return _check_load_on_grid(load)
+        return check_load_on_grid(load)
 
 
 class RequestsBatch(BaseModel):
