@@ -175,5 +175,7 @@ class LocalJobQueue:
             if job.task is not None and not job.task.done():
                 job.task.cancel()
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+            pool, self._pool = self._pool, None
+            # Wait for the worker processes to exit (off the event loop): shut down without
+            # waiting, they outlived the API process, and so did the forkserver they hold open.
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
