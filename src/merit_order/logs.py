@@ -57,18 +57,68 @@ def _shared_processors() -> list[Any]:
     ]
 
 
+class _StdoutLines:
+    """structlog's logger interface: each rendered line goes to whatever sys.stdout is now."""
+
+    def msg(self, message: str) -> None:
+        out = sys.stdout
+        out.write(message + "\n")
+        out.flush()
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = failure = err = msg
+
+
+def _named(name: str) -> Any:
+    def add_logger_name(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+        event["logger"] = name
+        return event
+
+    return add_logger_name
+
+
+def _access_logger(level: str, renderer: Any) -> Any:
+    """The access log: one line per request, rendered by structlog straight to stdout.
+
+    It bypasses the standard library's logging (a LogRecord, handler locks, a second
+    formatting pass): ~45 us a line that way, a sixth of a whole plan request. Same fields,
+    same renderer, same level as every other line.
+    """
+    return structlog.wrap_logger(
+        _StdoutLines(),
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            _named("merit_order.access"),
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+    )
+
+
+_access = _access_logger("INFO", structlog.processors.JSONRenderer(serializer=_orjson_text))
+
+
+def access_log() -> Any:
+    """The logger of the per-request access line (see _access_logger)."""
+    return _access
+
+
 def configure_logging(settings: Settings) -> None:
     """Route structlog and the standard library through one formatter. Idempotent."""
     shared = _shared_processors()
+    global _access
     if settings.log_format == "console":
         renderer: Any = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
         final = [structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer]
+        _access = _access_logger(settings.log_level, renderer)
     else:
         final = [
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,  # the traceback as one string field, "exception"
             structlog.processors.JSONRenderer(serializer=_orjson_text),
         ]
+        _access = _access_logger(settings.log_level, structlog.processors.JSONRenderer(serializer=_orjson_text))
     formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=final)
 
     root = logging.getLogger()

@@ -30,6 +30,8 @@ import structlog
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from merit_order.logs import access_log
+
 log = structlog.get_logger("merit_order.access")
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -106,9 +108,9 @@ class RequestContextMiddleware:
                     "plant_count": state.get("plant_count"),
                 }
                 if status >= 500:
-                    log.error("request", **fields)
+                    access_log().error("request", **fields)
                 else:
-                    log.info("request", **fields)
+                    access_log().info("request", **fields)
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         if scope.get("method") not in _METHODS_WITH_BODY:
