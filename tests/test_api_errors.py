@@ -363,3 +363,13 @@ def test_no_mutation_of_a_valid_payload_is_a_500(client: TestClient, path: tuple
     assert response.status_code in (200, 400, 422), (path, value, response.text)
     if response.status_code != 200:
         assert_clean_error(response, response.status_code)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [(("powerplants", 0, "pmax"), False), (("fuels", "wind(%)"), True), (("load",), "910"), (("powerplants", 1, "efficiency"), "0.53")],
+)
+def test_booleans_and_numeric_strings_are_not_numbers(client: TestClient, path: tuple[Any, ...], value: Any) -> None:
+    """JSON false is not 0 MW and "910" is not 910: a client sending them has a bug to be told about."""
+    body = assert_clean_error(client.post("/productionplan", json=mutate(path, value)), 422)
+    assert "valid number" in body["detail"]

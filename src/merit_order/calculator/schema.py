@@ -21,8 +21,10 @@ GRID_NOISE_TENTHS = 1e-6
 #: float overflow whatever a client sends (the service's own limits are much tighter).
 MAX_MW = 1e7
 
-FiniteNonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Megawatts = Annotated[float, Field(ge=0, le=MAX_MW, allow_inf_nan=False)]
+#: Numbers are strict: JSON true/false or "480" are refused rather than read as 1/0/480 (pydantic's
+#: lax mode would), since a plant sent with "pmax": false is a bug to report, not a 0 MW plant.
+FiniteNonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
+Megawatts = Annotated[float, Field(ge=0, le=MAX_MW, allow_inf_nan=False, strict=True)]
 
 
 def check_load_on_grid(load: float) -> float:
@@ -54,7 +56,7 @@ class Fuels(BaseModel):
         alias="kerosine(euro/MWh)", description="Kerosine price, euro per MWh of fuel."
     )
     co2: FiniteNonNegative = Field(alias="co2(euro/ton)", description="CO2 allowance price, euro per tonne.")
-    wind: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = Field(
+    wind: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False, strict=True)] = Field(
         alias="wind(%)", description="Wind availability in percent of each wind park's pmax."
     )
 
@@ -66,7 +68,7 @@ class PowerPlant(BaseModel):
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     type: PlantType
-    efficiency: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+    efficiency: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False, strict=True)]
     pmin: Megawatts
     pmax: Megawatts
 
