@@ -199,7 +199,7 @@ def _check_limits_before(payload: dict[str, Any], limits: Limits) -> None:
 
 
 def _check_limits_after(request: ProductionPlanRequest, payload: dict[str, Any], limits: Limits) -> None:
-    """Limits on figures pydantic has made numbers of (strings such as "1e9" included)."""
+    """Limits on the validated figures: plant sizes, and costs that only exist once parsed."""
     errors: list[FieldError] = []
     if request.load > limits.max_load_mw:
         errors.append(FieldError("load", _load_limit_message(request.load, limits)))

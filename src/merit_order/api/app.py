@@ -24,6 +24,7 @@ from merit_order.logs import configure_logging
 from merit_order.metrics import install_metrics
 from merit_order.services import build_services
 from merit_order.settings import Settings, get_settings
+from merit_order.validation import Limits
 
 log = structlog.get_logger(__name__)
 
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.limits = Limits.from_settings(settings)  # built once: the routes check every request against it
 
     app.add_middleware(
         RequestContextMiddleware,

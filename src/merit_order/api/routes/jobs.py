@@ -20,7 +20,7 @@ from merit_order.api.errors import error_response
 from merit_order.api.schemas import ErrorBody
 from merit_order.jobs import JobBackendUnavailable, JobSubmission
 from merit_order.jobs.models import parse_submission
-from merit_order.validation import Limits, decode_json
+from merit_order.validation import decode_json
 
 router = APIRouter(tags=["jobs"])
 
@@ -149,7 +149,7 @@ async def submit_job(
     payload = decode_json(await request.body())
     # Validating a year of periods takes a fraction of a second: off the event loop.
     batch = await anyio.to_thread.run_sync(
-        lambda: parse_submission(payload, Limits.from_settings(settings), max_periods=settings.max_batch_periods)
+        lambda: parse_submission(payload, request.app.state.limits, max_periods=settings.max_batch_periods)
     )
     cost_model = settings.cost_model()
     options = {

@@ -14,7 +14,7 @@ from merit_order.api.schemas import ErrorBody, Health, PlanDetail, PlanItem, Pla
 from merit_order.planning import challenge_list, plan_request
 from merit_order.services import DOWN_STATUSES, Services
 from merit_order.settings import Settings
-from merit_order.validation import Limits, decode_json, parse_request
+from merit_order.validation import decode_json, parse_request
 
 router = APIRouter()
 
@@ -74,7 +74,7 @@ async def production_plan(
     plants = payload.get("powerplants") if isinstance(payload, dict) else None
     if isinstance(plants, list):
         set_plant_count(request.scope, len(plants))
-    plan_req = parse_request(payload, Limits.from_settings(settings))
+    plan_req = parse_request(payload, request.app.state.limits)
 
     curtail = settings.wind_curtailment if wind_curtailment is None else wind_curtailment
     document, cache_hit = await plan_request(services, settings, plan_req, wind_curtailment=curtail)
