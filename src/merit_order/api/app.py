@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 
+from merit_order.api.direct import DirectRoute
 from merit_order.api.errors import install_error_handlers
 from merit_order.api.middleware import RequestContextMiddleware
 from merit_order.api.openapi import install_openapi
@@ -62,6 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.limits = Limits.from_settings(settings)  # built once: the routes check every request against it
 
+    plan_route = plan.add_plan_route(app.router)  # declared first: the router tries routes in order
+    # Innermost: answers POST /productionplan itself, inside every middleware below (see api/direct.py).
+    app.add_middleware(DirectRoute, method="POST", path=plan_route.path, endpoint=plan.answer_plan, route=plan_route)
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
@@ -70,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
 
-    app.include_router(plan.router)
+    app.include_router(plan.router)  # /_healthcheck
     app.include_router(live.router)  # /ws and /monitor
     app.include_router(jobs.router)  # /productionplan/jobs (batches, Celery or in-process)
     install_access_control(app, settings)  # API_KEY and CORS_ORIGINS, outside the middleware above

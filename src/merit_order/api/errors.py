@@ -8,6 +8,7 @@ answers a generic 500 with the request id.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,25 +27,57 @@ def error_response(request: Request, status: int, body: dict[str, Any], headers:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def payload_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, PayloadError)
-    return error_response(request, exc.status, exc.as_dict())
+# An error the service expects, as (status, body without request_id, extra headers).
+ErrorAnswer = tuple[int, dict[str, Any], dict[str, str] | None]
 
 
-async def infeasible_load(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, InfeasibleLoad)
+def _payload_error(exc: PayloadError) -> ErrorAnswer:
+    return exc.status, exc.as_dict(), None
+
+
+def _infeasible_load(exc: InfeasibleLoad) -> ErrorAnswer:
     body = {
         "detail": str(exc),
         "errors": [FieldError("load", str(exc)).as_dict()],
         "nearest_loads": {"below": exc.below_mw, "above": exc.above_mw},
     }
-    return error_response(request, 422, body)
+    return 422, body, None
 
 
-async def problem_too_large(request: Request, exc: Exception) -> JSONResponse:
+def _problem_too_large(exc: ProblemTooLarge) -> ErrorAnswer:
     """The calculator's work limit: a property of the request, so a 422 that says what to change."""
-    assert isinstance(exc, ProblemTooLarge)
-    return error_response(request, 422, {"detail": str(exc), "errors": [FieldError("powerplants", str(exc)).as_dict()]})
+    return 422, {"detail": str(exc), "errors": [FieldError("powerplants", str(exc)).as_dict()]}, None
+
+
+def _solve_budget_exceeded(exc: SolveBudgetExceeded) -> ErrorAnswer:
+    """SOLVE_TIMEOUT_SECONDS passed: a 503 (overload is the usual cause), with a hint when to retry."""
+    return 503, {"detail": str(exc), "errors": []}, {"Retry-After": "1"}
+
+
+#: The errors of planning, whichever way the request reached the planner (FastAPI's handlers
+#: or the direct route of api/direct.py): one table, so both answer with the same words.
+PLANNING_ERRORS: dict[type[Exception], Callable[[Any], ErrorAnswer]] = {
+    PayloadError: _payload_error,
+    InfeasibleLoad: _infeasible_load,
+    ProblemTooLarge: _problem_too_large,
+    SolveBudgetExceeded: _solve_budget_exceeded,
+}
+
+
+def planning_error_answer(exc: Exception) -> ErrorAnswer | None:
+    """(status, body, headers) for an expected planning error; None for anything else (a bug: a 500)."""
+    for kind in type(exc).__mro__:
+        answer = PLANNING_ERRORS.get(kind)
+        if answer is not None:
+            return answer(exc)
+    return None
+
+
+async def planning_error(request: Request, exc: Exception) -> JSONResponse:
+    answer = planning_error_answer(exc)
+    assert answer is not None, f"not a planning error: {type(exc).__name__}"
+    status, body, headers = answer
+    return error_response(request, status, body, headers)
 
 
 async def request_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -62,16 +95,8 @@ async def http_exception(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, exc.status_code, {"detail": detail, "errors": []}, headers=exc.headers)
 
 
-async def solve_budget_exceeded(request: Request, exc: Exception) -> JSONResponse:
-    """SOLVE_TIMEOUT_SECONDS passed: a 503 (overload is the usual cause), with a hint when to retry."""
-    assert isinstance(exc, SolveBudgetExceeded)
-    return error_response(request, 503, {"detail": str(exc), "errors": []}, headers={"Retry-After": "1"})
-
-
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(PayloadError, payload_error)
-    app.add_exception_handler(InfeasibleLoad, infeasible_load)
-    app.add_exception_handler(ProblemTooLarge, problem_too_large)
-    app.add_exception_handler(SolveBudgetExceeded, solve_budget_exceeded)
+    for kind in PLANNING_ERRORS:
+        app.add_exception_handler(kind, planning_error)
     app.add_exception_handler(RequestValidationError, request_validation)
     app.add_exception_handler(StarletteHTTPException, http_exception)

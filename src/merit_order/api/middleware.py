@@ -125,7 +125,7 @@ class RequestContextMiddleware:
             await _send_json(send, 413, _too_large(limit, request_id))
             return
         try:
-            body = await _read_body(receive, limit)
+            body = await read_body(receive, limit)
         except BodyTooLarge:
             await _send_json(send, 413, _too_large(limit, request_id))
             return
@@ -154,7 +154,8 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body (BodyTooLarge past `limit` bytes); None if the client disconnected first."""
     chunks: list[bytes] = []
     size = 0
     while True:

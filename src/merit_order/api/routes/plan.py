@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from importlib import metadata
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.types import Scope
 
 from merit_order.api.middleware import set_plant_count
 from merit_order.api.openapi import plan_request_body
@@ -14,7 +19,7 @@ from merit_order.api.schemas import ErrorBody, Health, PlanDetail, PlanItem, Pla
 from merit_order.planning import challenge_list, plan_request
 from merit_order.services import DOWN_STATUSES, Services
 from merit_order.settings import Settings
-from merit_order.validation import decode_json, parse_request
+from merit_order.validation import PayloadError, decode_json, parse_request, summarise, translate_errors
 
 router = APIRouter()
 
@@ -26,60 +31,108 @@ def package_version() -> str:
         return "0+unknown"
 
 
-@router.post(
-    "/productionplan",
-    tags=["plan"],
-    summary="The cheapest production plan for one hour",
-    response_model=list[PlanItem] | PlanDetail,
-    openapi_extra={"requestBody": plan_request_body()},
-    responses={
-        200: {
-            "description": "The plan: every plant in merit order, its p in MW (multiples of 0.1, "
-            "summing to the load). With `detail=true`, the plan with its costs and CO2.",
-            "headers": {"X-Cache": {"description": "hit or miss", "schema": {"type": "string"}}},
-        },
-        400: {"model": ErrorBody, "description": "The body is not JSON (or is empty)."},
-        413: {"model": ErrorBody, "description": "The body is larger than MAX_BODY_BYTES."},
-        422: {
-            "model": PlanRejected,
-            "description": "Invalid payload (each problem names the field and the plant), a request "
-            "over a limit, or a load no plan can meet (with the nearest loads that can be met).",
-        },
-        503: {
-            "model": ErrorBody,
-            "description": "The solve took longer than SOLVE_TIMEOUT_SECONDS (overload): retry after Retry-After.",
-        },
-    },
-)
-async def production_plan(
-    request: Request,
-    detail: Annotated[bool, Query(description="Answer with costs, marginal cost and CO2 per plant.")] = False,
-    wind_curtailment: Annotated[
-        bool | None,
-        Query(
-            description="Allow wind parks to run anywhere between 0 and their available power instead of "
-            "all-or-nothing. Default: the WIND_CURTAILMENT setting (false)."
-        ),
-    ] = None,
-) -> FastJSONResponse:
+class PlanQuery(BaseModel):
+    """The query parameters of `POST /productionplan`: declared for /docs and validated by hand."""
+
+    model_config = ConfigDict(extra="ignore")  # as FastAPI does: unknown parameters are not an error
+
+    detail: bool = Field(False, description="Answer with costs, marginal cost and CO2 per plant.")
+    wind_curtailment: bool | None = Field(
+        None,
+        description="Allow wind parks to run anywhere between 0 and their available power instead of "
+        "all-or-nothing. Default: the WIND_CURTAILMENT setting (false).",
+    )
+
+
+_NO_QUERY = PlanQuery()
+
+
+def plan_query(query_string: bytes) -> PlanQuery:
+    """The validated query parameters (FastAPI's words for a bad value, as a 422 PayloadError)."""
+    if not query_string:
+        return _NO_QUERY
+    params = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))  # the last value wins
+    try:
+        return PlanQuery.model_validate(params)
+    except ValidationError as exc:
+        errors = translate_errors(exc.errors(include_url=False), None)
+        raise PayloadError(summarise(errors), errors) from None
+
+
+async def answer_plan(scope: Scope, body: bytes) -> Response:
     """The minimum-cost plan meeting the load, ties given to the plants first in merit order.
 
-    The body is read here rather than by FastAPI so that the limits are checked before any
+    Served by api/direct.py (see there why); raises the planning errors of api/errors.py.
+    The body is parsed here rather than by FastAPI so that the limits are checked before any
     validation work and every error can name the plant by the name in the raw body.
     """
-    settings: Settings = request.app.state.settings
-    services: Services = request.app.state.services
+    state = scope["app"].state
+    settings: Settings = state.settings
+    query = plan_query(scope.get("query_string", b""))
 
-    payload = decode_json(await request.body())
+    payload = decode_json(body)
     plants = payload.get("powerplants") if isinstance(payload, dict) else None
     if isinstance(plants, list):
-        set_plant_count(request.scope, len(plants))
-    plan_req = parse_request(payload, request.app.state.limits)
+        set_plant_count(scope, len(plants))
+    plan_req = parse_request(payload, state.limits)
 
-    curtail = settings.wind_curtailment if wind_curtailment is None else wind_curtailment
-    document, cache_hit = await plan_request(services, settings, plan_req, wind_curtailment=curtail)
-    body: Any = document if detail else challenge_list(document)
-    return FastJSONResponse(body, headers={"X-Cache": "hit" if cache_hit else "miss"})
+    curtail = settings.wind_curtailment if query.wind_curtailment is None else query.wind_curtailment
+    document, cache_hit = await plan_request(state.services, settings, plan_req, wind_curtailment=curtail)
+    answer: Any = document if query.detail else challenge_list(document)
+    return FastJSONResponse(answer, headers={"X-Cache": "hit" if cache_hit else "miss"})
+
+
+class _PlanRoute(APIRoute):
+    """The declared route: requests that reach it through FastAPI's router get the same endpoint."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        async def handler(request: Request) -> Response:
+            return await answer_plan(request.scope, await request.body())
+
+        return handler
+
+
+async def _declaration(query: Annotated[PlanQuery, Query()]) -> None:
+    """Declares the route's parameters for OpenAPI; requests are answered by `answer_plan`."""
+
+
+def add_plan_route(router: APIRouter) -> APIRoute:
+    """Declare `POST /productionplan` on `router` (for OpenAPI, /docs and 405s); the route object."""
+    router.add_api_route(
+        "/productionplan",
+        _declaration,
+        methods=["POST"],
+        route_class_override=_PlanRoute,
+        name="production_plan",
+        tags=["plan"],
+        summary="The cheapest production plan for one hour",
+        description="The minimum-cost plan meeting the load, ties given to the plants first in merit order. "
+        "The limits (MAX_PLANTS, MAX_LOAD_MW, MAX_BODY_BYTES...) are checked before any work; every "
+        "error names the field and the plant.",
+        response_model=list[PlanItem] | PlanDetail,
+        openapi_extra={"requestBody": plan_request_body()},
+        responses={
+            200: {
+                "description": "The plan: every plant in merit order, its p in MW (multiples of 0.1, "
+                "summing to the load). With `detail=true`, the plan with its costs and CO2.",
+                "headers": {"X-Cache": {"description": "hit or miss", "schema": {"type": "string"}}},
+            },
+            400: {"model": ErrorBody, "description": "The body is not JSON (or is empty)."},
+            413: {"model": ErrorBody, "description": "The body is larger than MAX_BODY_BYTES."},
+            422: {
+                "model": PlanRejected,
+                "description": "Invalid payload (each problem names the field and the plant), a request "
+                "over a limit, or a load no plan can meet (with the nearest loads that can be met).",
+            },
+            503: {
+                "model": ErrorBody,
+                "description": "The solve took longer than SOLVE_TIMEOUT_SECONDS (overload): retry after Retry-After.",
+            },
+        },
+    )
+    route = router.routes[-1]
+    assert isinstance(route, APIRoute) and route.path == "/productionplan"
+    return route
 
 
 @router.get("/_healthcheck", tags=["ops"], summary="Liveness and the state of each backend", response_model=Health)
