@@ -11,8 +11,10 @@ old one would write into the void.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+import time
 from typing import Any, TextIO
 
 import orjson
@@ -96,12 +98,85 @@ def _access_logger(level: str, renderer: Any) -> Any:
     )
 
 
-_access = _access_logger("INFO", structlog.processors.JSONRenderer(serializer=_orjson_text))
+class _JSONAccessLine:
+    """The access line in the JSON format, written without structlog's processor chain.
+
+    It is the one line written for every request, so it is built by hand: the same keys
+    as every other JSON line (the bound context such as request_id, the fields, event,
+    level, logger, timestamp), rendered once by orjson, about 3 us instead of 7.
+    """
+
+    def __init__(self, level: str) -> None:
+        self.min_level = logging.getLevelName(level)
+        self._second = -1
+        self._stamp = ""
+        self._pending: TextIO | None = None  # the stream with lines waiting for _flush
+
+    def _timestamp(self) -> str:
+        """ISO 8601 in UTC with microseconds, as structlog's TimeStamper(fmt="iso", utc=True) writes it."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:  # formatting the date once a second is most of the saving
+            self._second, self._stamp = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int((now - second) * 1_000_000):06d}Z"
+
+    def write(self, level: int, fields: dict[str, Any]) -> None:
+        if level < self.min_level:
+            return
+        line = {
+            **structlog.contextvars.get_contextvars(),
+            **fields,
+            "event": "request",
+            "level": logging.getLevelName(level).lower(),
+            "logger": "merit_order.access",
+            "timestamp": self._timestamp(),
+        }
+        out = sys.stdout
+        out.write(orjson.dumps(line, default=str, option=orjson.OPT_APPEND_NEWLINE).decode())
+        self._flush_soon(out)
+
+    def _flush_soon(self, out: TextIO) -> None:
+        """Flush at the end of this turn of the event loop: one write for every line of the turn.
+
+        A write to stdout is a system call, and on a busy server several requests end in the
+        same turn; their lines go out together, microseconds later, instead of one call each.
+        Outside an event loop (the CLI), at once.
+        """
+        if self._pending is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            out.flush()
+            return
+        self._pending = out
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        out, self._pending = self._pending, None
+        if out is not None:
+            out.flush()
 
 
-def access_log() -> Any:
-    """The logger of the per-request access line (see _access_logger)."""
-    return _access
+class _StructlogAccessLine:
+    """The access line in any other format (console): through structlog, like every line."""
+
+    def __init__(self, level: str, renderer: Any) -> None:
+        self._logger = _access_logger(level, renderer)
+
+    def write(self, level: int, fields: dict[str, Any]) -> None:
+        if level >= logging.ERROR:
+            self._logger.error("request", **fields)
+        else:
+            self._logger.info("request", **fields)
+
+
+_access: _JSONAccessLine | _StructlogAccessLine = _JSONAccessLine("INFO")
+
+
+def log_request(fields: dict[str, Any], *, failed: bool) -> None:
+    """Write the access line of one request (at ERROR when it `failed`, a 5xx, else INFO)."""
+    _access.write(logging.ERROR if failed else logging.INFO, fields)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -111,14 +186,14 @@ def configure_logging(settings: Settings) -> None:
     if settings.log_format == "console":
         renderer: Any = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
         final = [structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer]
-        _access = _access_logger(settings.log_level, renderer)
+        _access = _StructlogAccessLine(settings.log_level, renderer)
     else:
         final = [
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,  # the traceback as one string field, "exception"
             structlog.processors.JSONRenderer(serializer=_orjson_text),
         ]
-        _access = _access_logger(settings.log_level, structlog.processors.JSONRenderer(serializer=_orjson_text))
+        _access = _JSONAccessLine(settings.log_level)
     formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=final)
 
     root = logging.getLogger()
