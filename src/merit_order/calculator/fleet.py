@@ -11,7 +11,7 @@ import math
 from typing import NamedTuple
 
 from .costs import CostModel
-from .schema import PlantType, PowerPlant, ProductionPlanRequest
+from .schema import PlantType, ProductionPlanRequest
 
 #: Float noise tolerated when putting a MW figure on the 0.1 grid (10.000000001 is 10.0).
 _GRID_EPS = 1e-6
@@ -42,32 +42,28 @@ class Unit(NamedTuple):
 def build_units(
     request: ProductionPlanRequest, cost_model: CostModel, wind_curtailment: bool = False
 ) -> list[Unit]:
-    """The request's plants as units, sorted in merit order (cost, then position)."""
-    units = [_unit(i, plant, request, cost_model, wind_curtailment) for i, plant in enumerate(request.powerplants)]
+    """The request's plants as units, sorted in merit order (cost, then position).
+
+    One loop with positional NamedTuples: this runs on every request, and for the
+    challenge's fleets it was half of the calculator's time when written as a helper per
+    plant with keyword arguments.
+    """
+    fuels = request.fuels
+    units = []
+    for index, plant in enumerate(request.powerplants):
+        kind = plant.type
+        if kind is PlantType.windturbine:
+            hi = floor_tenths(plant.pmax * fuels.wind / 100)
+            lo = 0 if wind_curtailment else hi
+        else:
+            lo, hi = ceil_tenths(plant.pmin), floor_tenths(plant.pmax)
+            if lo > hi:  # Pmin and Pmax fall inside the same 0.1 MW step: the plant cannot run on the grid
+                lo = hi = 0
+        cost = cost_model.cost_per_mwh(plant, fuels)
+        units.append(Unit(index, plant.name, kind, cost, lo, hi, cost_model.co2_t_per_mwh(kind)))
     units.sort(key=_merit_key)
     return units
 
 
 def _merit_key(unit: Unit) -> tuple[float, int]:
     return unit.cost, unit.index
-
-
-def _unit(
-    index: int, plant: PowerPlant, request: ProductionPlanRequest, cost_model: CostModel, wind_curtailment: bool
-) -> Unit:
-    if plant.type is PlantType.windturbine:
-        available = floor_tenths(plant.pmax * request.fuels.wind / 100)
-        lo, hi = (0 if wind_curtailment else available), available
-    else:
-        lo, hi = ceil_tenths(plant.pmin), floor_tenths(plant.pmax)
-        if lo > hi:  # Pmin and Pmax fall inside the same 0.1 MW step: the plant cannot run on the grid
-            lo = hi = 0
-    return Unit(
-        index=index,
-        name=plant.name,
-        type=plant.type,
-        cost=cost_model.cost_per_mwh(plant, request.fuels),
-        lo=lo,
-        hi=hi,
-        co2_t_per_mwh=cost_model.co2_t_per_mwh(plant.type),
-    )
