@@ -8,12 +8,17 @@ import json
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+
+from referee_strategies import Case, cases
 
 from merit_order.api.app import create_app
 from merit_order.cache import MemoryCache, NullCache, build_cache, plan_cache_key
-from merit_order.calculator import CostModel, ProductionPlanRequest
+from merit_order.calculator import CostModel, InfeasibleLoad, ProblemTooLarge, ProductionPlanRequest, compute_plan
+from merit_order.planning import PlanAnswer, plan_document
 from merit_order.settings import Settings
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "merit_order" / "examples"
@@ -186,3 +191,24 @@ def test_memory_cache_rejects_nonsense_bounds(bad: int) -> None:
         MemoryCache(ttl_seconds=bad or 0, max_entries=1)
     with pytest.raises(ValueError):
         MemoryCache(ttl_seconds=1, max_entries=bad)
+
+
+# --- the same answer from a fresh plan and from a cached document ---------------------------
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases(max_plants=12))
+def test_answer_from_plan_equals_answer_from_cached_document(case: Case) -> None:
+    """A miss answers from the Plan, a hit from the cached JSON document: byte for byte the same."""
+    request = ProductionPlanRequest.model_validate(case.payload)
+    cost_model = CostModel(gas_co2_t_per_mwh=case.gas_co2, kerosine_co2_t_per_mwh=case.kerosine_co2)
+    try:
+        plan = compute_plan(request, cost_model=cost_model, wind_curtailment=case.wind_curtailment)
+    except (InfeasibleLoad, ProblemTooLarge):
+        return
+    fresh = PlanAnswer(plan=plan)
+    cached = PlanAnswer(document=orjson.loads(orjson.dumps(plan_document(plan))), cache_hit=True)
+    assert orjson.dumps(fresh.challenge_list()) == orjson.dumps(cached.challenge_list())
+    assert orjson.dumps(fresh.document()) == orjson.dumps(cached.document())
+    assert [e["name"] for e in fresh.challenge_list()] == [e.name for e in plan.entries]
+    assert sum(round(e["p"] * 10) for e in fresh.challenge_list()) == request.load_tenths

@@ -58,14 +58,45 @@ def challenge_list(document: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"name": entry["name"], "p": entry["p"]} for entry in document["plan"]]
 
 
+class PlanAnswer:
+    """A planned request: the challenge's list or the detailed document, each built when asked.
+
+    The detailed document costs more to build than the plan of a small fleet costs to
+    solve, and a plain request with the cache off (or a cache hit) never needs both; so
+    whichever of the plan and the document is at hand, the other is derived on demand.
+    """
+
+    __slots__ = ("_document", "_plan", "cache_hit")
+
+    def __init__(self, *, plan: Plan | None = None, document: dict[str, Any] | None = None, cache_hit: bool = False) -> None:
+        if plan is None and document is None:
+            raise ValueError("a PlanAnswer needs the plan or its document")
+        self._plan = plan
+        self._document = document
+        self.cache_hit = cache_hit
+
+    def document(self) -> dict[str, Any]:
+        """The detailed answer (see plan_document)."""
+        if self._document is None:
+            assert self._plan is not None
+            self._document = plan_document(self._plan)
+        return self._document
+
+    def challenge_list(self) -> list[dict[str, Any]]:
+        """The challenge's answer, `[{"name": ..., "p": ...}]`; the same from the plan or its document."""
+        if self._plan is not None:
+            return self._plan.as_challenge_list()
+        return challenge_list(self.document())
+
+
 async def plan_request(
     services: Services,
     settings: Settings,
     request: ProductionPlanRequest,
     *,
     wind_curtailment: bool,
-) -> tuple[dict[str, Any], bool]:
-    """(plan document, cache hit) for a validated request.
+) -> PlanAnswer:
+    """The answer to a validated request, from the cache or computed (and then cached).
 
     Raises InfeasibleLoad when no plan meets the load (not cached: it is cheap to find
     again and carries no plan to broadcast). The cache and the broadcaster are
@@ -74,31 +105,31 @@ async def plan_request(
     cost_model = settings.cost_model()
     key = plan_cache_key(request, cost_model, wind_curtailment=wind_curtailment) if settings.cache_enabled else None
 
-    document: dict[str, Any] | None = None
     if key is not None:
         try:
-            document = await services.cache.get(key)
+            cached = await services.cache.get(key)
         except Exception:  # noqa: BLE001 - a broken cache is a miss, never a failed request
             log.warning("cache_get_failed", exc_info=True)
             metrics.cache_lookup("error")
         else:
-            metrics.cache_lookup("hit" if document is not None else "miss")
-    cache_hit = document is not None
+            metrics.cache_lookup("hit" if cached is not None else "miss")
+            if cached is not None:
+                answer = PlanAnswer(document=cached, cache_hit=True)
+                await _broadcast(services, request, answer)
+                return answer
 
-    if document is None:
-        if solves_instantly(request):  # a thread hand-off would cost more than the solve itself
-            plan = _compute(request, cost_model, wind_curtailment)
-        else:
-            plan = await _compute_within_budget(request, cost_model, wind_curtailment, settings.solve_timeout_seconds)
-        document = plan_document(plan)
-        if key is not None:
-            try:
-                await services.cache.set(key, document)
-            except Exception:  # noqa: BLE001
-                log.warning("cache_set_failed", exc_info=True)
-
-    await _broadcast(services, request, document, cache_hit)
-    return document, cache_hit
+    if solves_instantly(request):  # a thread hand-off would cost more than the solve itself
+        plan = _compute(request, cost_model, wind_curtailment)
+    else:
+        plan = await _compute_within_budget(request, cost_model, wind_curtailment, settings.solve_timeout_seconds)
+    answer = PlanAnswer(plan=plan)
+    if key is not None:
+        try:
+            await services.cache.set(key, answer.document())
+        except Exception:  # noqa: BLE001
+            log.warning("cache_set_failed", exc_info=True)
+    await _broadcast(services, request, answer)
+    return answer
 
 
 class SolveBudgetExceeded(Exception):
@@ -138,19 +169,17 @@ def _compute(request: ProductionPlanRequest, cost_model: Any, wind_curtailment: 
         return compute_plan(request, cost_model=cost_model, wind_curtailment=wind_curtailment)
 
 
-async def _broadcast(
-    services: Services, request: ProductionPlanRequest, document: dict[str, Any], cache_hit: bool
-) -> None:
+async def _broadcast(services: Services, request: ProductionPlanRequest, answer: PlanAnswer) -> None:
     """Tell the live clients; a failure here is logged and never reaches the requester."""
     try:
         if not services.broadcaster.has_audience():  # nobody listens: skip building the message
             return
         message = plan_message(
             request=request.model_dump(mode="json", by_alias=True),
-            response=challenge_list(document),
-            detail=document,
+            response=answer.challenge_list(),
+            detail=answer.document(),
             source="sync",
-            cached=cache_hit,
+            cached=answer.cache_hit,
         )
         await services.broadcaster.publish(message)
     except Exception:  # noqa: BLE001

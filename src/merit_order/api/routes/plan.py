@@ -16,7 +16,7 @@ from merit_order.api.middleware import set_plant_count
 from merit_order.api.openapi import plan_request_body
 from merit_order.api.responses import FastJSONResponse
 from merit_order.api.schemas import ErrorBody, Health, PlanDetail, PlanItem, PlanRejected
-from merit_order.planning import challenge_list, plan_request
+from merit_order.planning import plan_request
 from merit_order.services import DOWN_STATUSES, Services
 from merit_order.settings import Settings
 from merit_order.validation import PayloadError, decode_json, parse_request, summarise, translate_errors
@@ -77,9 +77,9 @@ async def answer_plan(scope: Scope, body: bytes) -> Response:
     plan_req = parse_request(payload, state.limits)
 
     curtail = settings.wind_curtailment if query.wind_curtailment is None else query.wind_curtailment
-    document, cache_hit = await plan_request(state.services, settings, plan_req, wind_curtailment=curtail)
-    answer: Any = document if query.detail else challenge_list(document)
-    return FastJSONResponse(answer, headers={"X-Cache": "hit" if cache_hit else "miss"})
+    answer = await plan_request(state.services, settings, plan_req, wind_curtailment=curtail)
+    body: Any = answer.document() if query.detail else answer.challenge_list()
+    return FastJSONResponse(body, headers={"X-Cache": "hit" if answer.cache_hit else "miss"})
 
 
 class _PlanRoute(APIRoute):
