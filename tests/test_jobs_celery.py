@@ -7,6 +7,7 @@ default (120 s) trades that speed for never running a long chunk twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -16,11 +17,13 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from jobs_helpers import assert_matches, fleet, series, wait_done
 from redis_fixtures import RedisServer, WorkerProcess, fresh_redis, redis_server  # noqa: F401 - fixtures
 
 from merit_order.api.app import create_app
 from merit_order.calculator import CostModel, ProductionPlanRequest, compute_plan
+from merit_order.jobs import store
 from merit_order.jobs.store import job_key
 from merit_order.settings import Settings
 
@@ -72,6 +75,8 @@ def test_a_year_on_two_workers_equals_the_synchronous_answers(fresh_redis: Redis
         assert sum(job["workers"].values()) == 36
         # Every period, in order, equal to what the calculator says for it.
         assert_matches(job["results"], plants, periods)
+        # The deployment-wide job counts, kept in Redis by the API and the workers.
+        assert _cluster_jobs(client) == {"queued": 1, "running": 1, "done": 1, "failed": 0}
 
         # And a sample through the synchronous route itself: same plan, same document.
         for i in random.Random(5).sample(range(8760), 15):
@@ -82,6 +87,16 @@ def test_a_year_on_two_workers_equals_the_synchronous_answers(fresh_redis: Redis
                 assert sync.json() == job["results"][i]["detail"]
             else:
                 assert sync.status_code == 422
+
+
+def _cluster_jobs(client: TestClient) -> dict[str, float] | None:
+    """merit_order_cluster_jobs_total by state from /metrics; None when the family is absent."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    for family in text_string_to_metric_families(response.text):
+        if family.name == "merit_order_cluster_jobs":
+            return {s.labels["state"]: s.value for s in family.samples if s.name.endswith("_total")}
+    return None
 
 
 def _chunk_held_by(server: RedisServer, job_id: str, worker: str, timeout: float = 20.0) -> tuple[int, int]:
@@ -139,6 +154,8 @@ def test_worker_killed_with_sigkill_mid_chunk_loses_nothing(fresh_redis: RedisSe
         # The killed chunk was started twice: it really was redelivered, not finished by the dead one.
         attempts = fresh_redis.client().hget(job_key(job_id, "attempts"), chunk)
         assert int(attempts) >= 2
+        # A chunk run twice does not count the job twice.
+        assert _cluster_jobs(client) == {"queued": 1, "running": 1, "done": 1, "failed": 0}
         if what == "whole-worker":
             finisher = fresh_redis.client().hget(job_key(job_id, "workers"), chunk).decode()
             assert finisher.startswith("beta@"), finisher
@@ -162,6 +179,7 @@ def test_no_worker_is_degraded_and_jobs_wait_queued(fresh_redis: RedisServer) ->
         assert accepted.status_code == 202
         status = client.get(accepted.headers["Location"]).json()
         assert status["status"] == "queued" and "results" not in status
+        assert _cluster_jobs(client) == {"queued": 1, "running": 0, "done": 0, "failed": 0}
         assert client.get("/productionplan/jobs/nope").status_code == 404
 
 
@@ -176,5 +194,33 @@ def test_broker_down_is_503_not_500_and_health_degraded(fresh_redis: RedisServer
             health = client.get("/_healthcheck")
             assert health.status_code == 200 and health.json()["status"] == "degraded"
             assert health.json()["backends"]["jobs"]["broker"] == "down"
+            assert _cluster_jobs(client) is None  # /metrics still answers, without the Redis-backed family
         finally:
             fresh_redis.start()
+
+
+def test_job_counts_by_state_are_counted_once_per_job(fresh_redis: RedisServer) -> None:
+    """The worker side of the cluster counts, on a real Redis: two chunks, one run twice, one period in error."""
+    client = fresh_redis.client()
+    ok = [{"status": "ok"}]
+    assert store.chunk_started(client, "j1", 0, "w1", 60) == 1
+    assert store.chunk_started(client, "j1", 1, "w2", 60) == 1
+    store.chunk_finished(client, "j1", 0, "w1", ok, 2, 60)
+    assert store.chunk_started(client, "j1", 1, "w1", 60) == 2  # redelivered
+    store.chunk_finished(client, "j1", 1, "w1", [{"status": "error", "reason": "boom"}], 2, 60)
+    store.chunk_finished(client, "j1", 1, "w2", [{"status": "error", "reason": "boom"}], 2, 60)  # the first run ends too
+    assert asyncio.run(_counts(fresh_redis)) == {"running": 1, "failed": 1}
+
+    store.chunk_started(client, "j2", 0, "w1", 60)
+    store.chunk_finished(client, "j2", 0, "w1", ok, 1, 60)
+    assert asyncio.run(_counts(fresh_redis)) == {"running": 2, "failed": 1, "done": 1}
+
+
+async def _counts(server: RedisServer) -> dict[str, int]:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(server.url())
+    try:
+        return await store.job_state_counts(client)
+    finally:
+        await client.aclose()

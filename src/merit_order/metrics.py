@@ -15,6 +15,8 @@ Series (all prefixed `merit_order_`):
 * `cache_lookups_total{result}`: hit, miss, error.
 * `jobs_total{state}`: jobs queued, and finished (done or failed) where they ran in this
   process (the in-process executor; Celery workers run elsewhere).
+* `cluster_jobs_total{state}` (Celery mode only): queued, running, done, failed over the whole
+  deployment, counted in Redis by the API and the workers (jobs/store.py), read at each scrape.
 * `ws_clients`: websocket clients connected; `broadcast_messages_total{outcome}`:
   published / delivered / dropped (a slow client's oldest message) / redis_failed.
 * `solve_budget_exceeded_total`: requests answered 503 because a solve took longer than
@@ -29,11 +31,13 @@ multiprocess mode), whichever process answers the scrape.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
+import structlog
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -43,12 +47,15 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from merit_order.calculator.errors import InfeasibleLoad, ProblemTooLarge
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_CLUSTER_READ_TIMEOUT_S = 2.0  # a scrape must not hang on a half-dead Redis
 UNMATCHED = "<unmatched>"
 
 # Request latency: from sub-millisecond (a cache hit) to the solve budget's order (10 s).
@@ -200,6 +207,33 @@ def render() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
+def render_cluster_jobs(counts: dict[str, int]) -> bytes:
+    """`merit_order_cluster_jobs_total{state}` from the deployment-wide counts kept in Redis.
+
+    A separate family from `jobs_total`: that one is this process's own count, this one the
+    whole deployment's (every API replica exports the same figures: aggregate with max, not sum).
+    """
+    from prometheus_client.core import CounterMetricFamily
+    from prometheus_client.registry import Collector
+
+    family = CounterMetricFamily(
+        "merit_order_cluster_jobs",
+        "Jobs that reached each state in the whole deployment (Celery mode: counted in Redis by the "
+        "API and the workers; the same on every replica).",
+        labels=["state"],
+    )
+    for state in ("queued", "running", "done", "failed"):
+        family.add_metric([state], counts.get(state, 0))
+
+    class _Family(Collector):
+        def collect(self) -> Iterator[Any]:
+            yield family
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Family())
+    return generate_latest(registry)
+
+
 def flat_routes(routes: Iterable[Any]) -> Iterator[Any]:
     """Every leaf route (with a `.path`) of an app, through included routers.
 
@@ -274,13 +308,20 @@ def install_metrics(app: Any, settings: Any) -> None:
 
     Call it after every other `add_middleware`: Starlette puts the last one added outermost.
     """
-    from fastapi import Response
-
     if not settings.metrics_enabled:
         return
 
-    async def metrics_endpoint() -> Response:
+    async def metrics_endpoint(request: Request) -> Response:
         body, content_type = render()
+        jobs = getattr(getattr(request.app.state, "services", None), "jobs", None)
+        cluster_job_states = getattr(jobs, "cluster_job_states", None)
+        if cluster_job_states is not None:  # Celery mode: the workers' counts, from Redis
+            try:
+                counts = await asyncio.wait_for(cluster_job_states(), timeout=_CLUSTER_READ_TIMEOUT_S)
+            except Exception as error:  # noqa: BLE001 - Redis down: the family is missing from this scrape
+                structlog.get_logger(__name__).warning("metrics.cluster_jobs_unavailable", error=f"{type(error).__name__}: {error}")
+            else:
+                body += render_cluster_jobs(counts)
         return Response(body, media_type=content_type)
 
     app.add_api_route(

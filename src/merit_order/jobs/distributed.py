@@ -72,7 +72,7 @@ class CeleryJobQueue:
                 pass
             raise JobBackendUnavailable(f"the job queue is unavailable ({type(error).__name__}); retry later") from error
         log.info("job.submitted", job_id=job_id, backend=self.backend, periods=batch.periods, chunks=len(chunks))
-        metrics.job_state("queued")  # running/done/failed happen on the Celery workers (see metrics.py)
+        metrics.job_state("queued")  # running/done/failed happen on the workers: see cluster_job_states
         return job_id
 
     async def status(
@@ -82,6 +82,10 @@ class CeleryJobQueue:
             return await store.read_status(self._client, job_id, offset=offset, limit=limit, detail=detail)
         except Exception as error:
             raise JobBackendUnavailable(f"the job store is unavailable ({type(error).__name__}); retry later") from error
+
+    async def cluster_job_states(self) -> dict[str, int]:
+        """Jobs that reached each state in the whole deployment (the workers count theirs in Redis)."""
+        return await store.job_state_counts(self._client)
 
     async def health(self) -> dict[str, Any]:
         """Broker reachable, and which workers sent a heartbeat in the last few seconds."""

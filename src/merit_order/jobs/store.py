@@ -16,6 +16,12 @@ Keys (every one expires JOB_RESULT_TTL_SECONDS after the job's last write):
     merit-order:job:{id}:running    hash  chunk index -> JSON {"worker", "pid", "since"} while running
     merit-order:job:{id}:attempts   hash  chunk index -> times a worker started it (>1: redelivered)
     merit-order:worker:{name}       str   heartbeat of a live worker (expires after 3 beats)
+    merit-order:stats:jobs          hash  state -> jobs that reached it, whole deployment (no expiry)
+
+The stats hash is what `/metrics` on any replica exports as merit_order_cluster_jobs_total:
+the API counts a job queued, the worker that starts its first chunk counts it running, the
+one that stores its last chunk counts it done or failed. Each is counted once even when a
+chunk runs twice (HSETNX on started_at / finished_at decides who counts).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from .base import JobStatus, assemble_status, count_results, utc_now
 
 JOB_PREFIX = "merit-order:job:"
 WORKER_PREFIX = "merit-order:worker:"
+STATS_KEY = "merit-order:stats:jobs"
 HEARTBEAT_SECONDS = 2
 HEARTBEAT_TTL_SECONDS = 3 * HEARTBEAT_SECONDS
 
@@ -52,6 +59,7 @@ async def create_job(client: Any, job_id: str, meta: dict[str, Any], ttl: int) -
     async with client.pipeline(transaction=True) as pipe:
         pipe.hset(job_key(job_id), mapping=fields)
         pipe.expire(job_key(job_id), ttl)
+        pipe.hincrby(STATS_KEY, "queued", 1)
         await pipe.execute()
 
 
@@ -84,6 +92,12 @@ async def read_status(
     )
 
 
+async def job_state_counts(client: Any) -> dict[str, int]:
+    """Jobs that reached each state, over the whole deployment (see the module docstring)."""
+    raw = await client.hgetall(STATS_KEY)
+    return {_text(state): int(count) for state, count in raw.items()}
+
+
 async def live_workers(client: Any) -> list[str]:
     names = [_text(key)[len(WORKER_PREFIX) :] async for key in client.scan_iter(match=WORKER_PREFIX + "*", count=100)]
     return sorted(names)
@@ -100,7 +114,9 @@ def chunk_started(client: Any, job_id: str, chunk: int, worker: str, ttl: int) -
         pipe.hincrby(job_key(job_id, "attempts"), chunk, 1)
         for key in _all_keys(job_id):
             pipe.expire(key, ttl)
-        _, _, attempt, *_ = pipe.execute()
+        first_start, _, attempt, *_ = pipe.execute()
+    if first_start:  # this chunk is the job's first to start: the job is running
+        client.hincrby(STATS_KEY, "running", 1)
     return int(attempt)
 
 
@@ -116,8 +132,10 @@ def chunk_finished(
         for key in _all_keys(job_id):
             pipe.expire(key, ttl)
         replies = pipe.execute()
-    if int(replies[4]) >= total_chunks:
-        client.hsetnx(job_key(job_id), "finished_at", utc_now())
+    if int(replies[4]) >= total_chunks and client.hsetnx(job_key(job_id), "finished_at", utc_now()):
+        # The job's last chunk, stored by this worker first: done, or failed if a period hit an error.
+        errors = sum(json.loads(counts).get("error", 0) for counts in client.hvals(job_key(job_id, "counts")))
+        client.hincrby(STATS_KEY, "failed" if errors else "done", 1)
 
 
 def beat(client: Any, worker: str, info: dict[str, Any]) -> None:
