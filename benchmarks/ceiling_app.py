@@ -1,8 +1,9 @@
 """The ceiling for bench_http.py: the same stack (uvicorn + FastAPI) answering a constant.
 
 Whatever our POST /productionplan does on top of this (reading and validating the body,
-the limits, the solve in a thread, the access log, metrics, the broadcast) is what the
-ratio of the two throughputs measures.
+the limits, the solve, the answer, the access log, metrics, our middleware) is what the
+ratio of the two throughputs measures. Note that this route goes through FastAPI's router
+and request handler, which ours skips (src/merit_order/api/direct.py).
 """
 
 from __future__ import annotations
