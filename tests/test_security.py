@@ -57,6 +57,25 @@ def test_healthcheck_is_always_open_and_metrics_by_setting(app_client: Callable[
     assert strict.get("/metrics", headers={"X-API-Key": KEY}).status_code == 200
 
 
+def test_docs_open_by_setting_and_declare_the_key(app_client: Callable[..., TestClient], example: Callable[[str], Any]) -> None:
+    """DOCS_REQUIRE_KEY=false: /docs loads in a browser, and its schema says which calls need the key."""
+    client = app_client(api_key=KEY, docs_require_key=False)
+    assert client.get("/docs").status_code == 200
+    schema = client.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"] == {"APIKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+    assert schema["security"] == [{"APIKey": []}]
+    assert schema["paths"]["/_healthcheck"]["get"]["security"] == []  # open
+    assert "security" not in schema["paths"]["/productionplan"]["post"]  # the global requirement applies
+    # Only the documentation opened: the calls it describes still need the key.
+    assert client.post("/productionplan", json=example("payload1")).status_code == 401
+    assert client.post("/productionplan", json=example("payload1"), headers={"X-API-Key": KEY}).status_code == 200
+
+
+def test_no_key_no_security_scheme(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert "securitySchemes" not in schema["components"] and "security" not in schema
+
+
 def test_empty_api_key_means_off(app_client: Callable[..., TestClient], example: Callable[[str], Any]) -> None:
     # compose passes API_KEY= when the variable is unset: that must not be "the empty key".
     client = app_client(api_key="")

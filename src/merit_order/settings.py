@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     metrics_require_key: bool = Field(
         False, description="Also require the API key on /metrics (off: a Prometheus scraper needs no key)."
     )
+    docs_require_key: bool = Field(
+        True,
+        description="Require the API key on /docs and /openapi.json too (false: the documentation opens "
+        "in a browser, and its Authorize button sends the key on every call tried from it).",
+    )
     cors_origins: str = Field(
         "",
         description="Comma-separated origins allowed to call the API from a browser (e.g. "

@@ -20,7 +20,7 @@ from merit_order.api.middleware import RequestContextMiddleware
 from merit_order.api.openapi import install_openapi
 from merit_order.api.routes import jobs, live, plan
 from merit_order.api.routes.plan import package_version
-from merit_order.api.security import install_access_control
+from merit_order.api.security import install_access_control, open_paths
 from merit_order.logs import configure_logging
 from merit_order.metrics import install_metrics
 from merit_order.services import build_services
@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body_limits={"/productionplan/jobs": settings.max_job_body_bytes},  # a year of periods is > 1 MB
     )
     install_error_handlers(app)
-    install_openapi(app)
+    install_openapi(app, api_key_paths=open_paths(settings) if settings.api_key is not None else None)
 
     app.include_router(plan.router)  # /_healthcheck
     app.include_router(live.router)  # /ws and /monitor

@@ -52,8 +52,12 @@ def plan_request_body() -> dict[str, Any]:
     }
 
 
-def install_openapi(app: FastAPI) -> None:
-    """Generate the schema as usual, then add the request model's components."""
+def install_openapi(app: FastAPI, *, api_key_paths: frozenset[str] | None = None) -> None:
+    """Generate the schema as usual, then add the request model's components.
+
+    `api_key_paths`: when access control is on, the paths that do *not* need the key; every
+    other operation is marked as needing the APIKey security scheme (X-API-Key).
+    """
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
@@ -71,7 +75,21 @@ def install_openapi(app: FastAPI) -> None:
         for name, definition in model_schema.pop("$defs", {}).items():
             components.setdefault(name, definition)
         components["ProductionPlanRequest"] = model_schema
+        if api_key_paths is not None:
+            _declare_api_key(schema, api_key_paths)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _declare_api_key(schema: dict[str, Any], open_paths: frozenset[str]) -> None:
+    """The key as the schema's security: required everywhere but on the open paths."""
+    from merit_order.api.security import SECURITY_SCHEME
+
+    schema["components"].setdefault("securitySchemes", {}).update(SECURITY_SCHEME)
+    schema["security"] = [{name: []} for name in SECURITY_SCHEME]
+    for path, operations in schema.get("paths", {}).items():
+        if path in open_paths:
+            for operation in operations.values():
+                operation["security"] = []  # this one needs no key

@@ -4,7 +4,9 @@
   every HTTP route needs the header `X-API-Key: <key>`, and the websocket `/ws` needs
   `?api_key=<key>` (a browser cannot set headers on a websocket). Exempt: `/_healthcheck`
   (orchestrators probe it without secrets), the /monitor page's static files (it asks for the
-  key itself), and `/metrics` unless METRICS_REQUIRE_KEY=true.
+  key itself), `/metrics` unless METRICS_REQUIRE_KEY=true, and the documentation (/docs,
+  /openapi.json) when DOCS_REQUIRE_KEY=false. The schema then declares the key as an apiKey
+  security scheme, so that /docs's Authorize button sends it on every call tried from there.
   A missing or wrong key is a 401 with `{"detail": "unauthorized"}` and nothing else: no
   hint whether the key was missing or wrong. The comparison is constant-time
   (hmac.compare_digest), so that response timing does not leak the key byte by byte.
@@ -108,11 +110,20 @@ MONITOR_PAGE_PATHS = frozenset(
 )
 
 
+#: The interactive documentation: the page, its OAuth2 redirect helper, and the schema it loads.
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+
+#: The OpenAPI security scheme of the key (declared when API_KEY is set; see api/openapi.py).
+SECURITY_SCHEME = {"APIKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+
+
 def open_paths(settings: Any) -> frozenset[str]:
     """The paths that never need the key under these settings."""
     paths = set(ALWAYS_OPEN) | MONITOR_PAGE_PATHS
     if not settings.metrics_require_key:
         paths.add("/metrics")
+    if not settings.docs_require_key:
+        paths |= DOCS_PATHS
     return frozenset(paths)
 
 
