@@ -167,7 +167,7 @@ def cache_lookup(result: CacheResult) -> None:
 
 def job_state(state: JobState) -> None:
     """A job reached `state`."""
-    JOBS.labels(state).inc()
+    _child(JOBS, state).inc()
 
 
 def solve_budget_exceeded() -> None:

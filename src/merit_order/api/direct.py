@@ -3,7 +3,8 @@
 `POST /productionplan` is what the desk calls thousands of times an hour, and for a small
 fleet the plan itself costs less than FastAPI's per-request machinery around it (routing
 through every route, two exit stacks, the Request object, dependency solving, response
-serialisation): measured in-process, 135 us a request with it against about 60 without.
+serialisation): measured in process with payload 3, a request cost 188 us through FastAPI
+and 119 us through this layer, everything else equal.
 So `DirectRoute` answers that one method and path itself, as the innermost middleware:
 everything outside it (request id, body limit, access log, API key, CORS, metrics) is the
 same for this route as for every other, and every other request goes on to FastAPI.
@@ -33,7 +34,7 @@ Endpoint = Callable[[Scope, bytes], Awaitable[Response]]
 class DirectRoute:
     """Answers `method path` with `endpoint`; passes every other request to the app."""
 
-    def __init__(self, app: ASGIApp, *, method: str, path: str, endpoint: Endpoint, route: Any = None) -> None:
+    def __init__(self, app: ASGIApp, *, method: str, path: str, endpoint: Endpoint, route: Any) -> None:
         self.app = app
         self.method = method
         self.path = path
@@ -44,8 +45,7 @@ class DirectRoute:
         if scope["type"] != "http" or scope["method"] != self.method or _route_path(scope) != self.path:
             await self.app(scope, receive, send)
             return
-        if self.route is not None:
-            scope["route"] = self.route  # metrics label requests by route template
+        scope["route"] = self.route  # metrics label requests by route template
         body = await read_body(receive, sys.maxsize)  # the outer middleware has enforced the limit
         if body is None:  # the client went away
             return

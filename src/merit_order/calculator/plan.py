@@ -66,11 +66,10 @@ class Plan:
 
     @classmethod
     def from_units(cls, load_tenths: int, units: list[Unit], p_tenths: list[int]) -> "Plan":
-        if len(units) != len(p_tenths):
-            raise ValueError(f"{len(units)} units but {len(p_tenths)} productions")
         return cls(
             load_tenths,
             tuple(  # positional: built for every plant of every plan
-                PlanEntry(u.name, u.type, p, u.cost, u.hi, u.lo, u.co2_t_per_mwh) for u, p in zip(units, p_tenths)
+                PlanEntry(u.name, u.type, p, u.cost, u.hi, u.lo, u.co2_t_per_mwh)
+                for u, p in zip(units, p_tenths, strict=True)
             ),
         )
