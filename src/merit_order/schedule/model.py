@@ -50,6 +50,9 @@ class ThermalUnit:
     time_up_t0: int = 0  # periods on before the first period (when on_t0)
     time_down_t0: int = 0  # periods off before the first period (when not on_t0)
     p_t0: float = 0.0  # total output (MW) in the period before the first
+    # Per-period multiplier of curve_cost (None: 1 everywhere). A desk's fuel prices change
+    # from period to period: its units carry a curve in MWh and the price as this scale.
+    cost_scale: tuple[float, ...] | None = None
 
     @property
     def span(self) -> float:
@@ -68,9 +71,16 @@ class ThermalUnit:
         widths = np.diff(mw)
         return np.divide(np.diff(cost), widths, out=np.zeros_like(widths), where=widths > 0)
 
-    def production_cost(self, p: float) -> float:
-        """Cost per period of running at total output p (Pmin <= p <= Pmax)."""
-        return float(np.interp(p, self.curve_mw, self.curve_cost))
+    def scale(self, periods: int) -> np.ndarray:
+        """(T,) the multiplier of curve_cost in each period."""
+        if self.cost_scale is None:
+            return np.ones(periods)
+        return np.asarray(self.cost_scale[:periods], dtype=float)
+
+    def production_cost(self, p: float, t: int = 0) -> float:
+        """Cost in period t (0-based) of running at total output p (Pmin <= p <= Pmax)."""
+        factor = 1.0 if self.cost_scale is None else self.cost_scale[t]
+        return factor * float(np.interp(p, self.curve_mw, self.curve_cost))
 
     def startup_cost(self, t1: int, off_in_horizon: int | None) -> float:
         """Cost of a start in period t1 (1-based), exactly as MODEL.tex prices it.
