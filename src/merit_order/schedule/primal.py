@@ -1,0 +1,241 @@
+"""From a relaxed commitment to a feasible schedule, and from a schedule to a cheaper one.
+
+The Lagrangian's unit plans each respect their own unit's rules (min up/down, start-up
+categories, initial state) but not the coupling rows: some periods lack capacity for demand
+plus reserve, others carry more minimum output than demand. `repair` fixes that by changing
+whole unit schedules through the exact unit subproblem itself (forcing a unit on, or off, in
+a period and letting its DP choose the cheapest schedule around that at the current prices),
+so every unit's schedule stays feasible by construction. Then the economic dispatch
+(`dispatch.py`, exact for the fixed commitment) prices it, or names the period where ramps
+make it infeasible, which the repair then treats as short of capacity.
+
+`improve` is a decommitment search: drop a unit's on-block where the remaining units can still
+carry demand and reserve, keep the change when the dispatched cost (production + starts) falls.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .dispatch import Dispatch, dispatch
+from .errors import ScheduleInfeasible
+from .lagrangian import renewable_limits
+from .model import Problem, ThermalUnit
+from .unit_subproblem import solve_unit
+
+_PERIOD = re.compile(r"period (\d+)")
+
+
+@dataclass
+class Schedule:
+    """A feasible schedule: commitment, dispatch and what it costs."""
+
+    on: np.ndarray  # (G, T) bool
+    dispatch: Dispatch
+    startup_cost: np.ndarray  # (G, T)
+
+    @property
+    def startup_total(self) -> float:
+        return float(self.startup_cost.sum())
+
+    @property
+    def total(self) -> float:
+        return self.dispatch.production_cost + self.startup_total
+
+
+def unit_startup_costs(unit: ThermalUnit, on: np.ndarray) -> np.ndarray:
+    """(T,) what each start of this commitment costs, as MODEL.tex prices it."""
+    costs = np.zeros(on.shape[0])
+    was_on = unit.on_t0
+    off_since: int | None = None  # period of the in-horizon shutdown, if any
+    for t, is_on in enumerate(on):
+        if is_on and not was_on:
+            costs[t] = unit.startup_cost(t + 1, None if off_since is None else t - off_since)
+        elif not is_on and was_on:
+            off_since = t
+        was_on = bool(is_on)
+    return costs
+
+
+def start_and_stop_caps(unit: ThermalUnit, on: np.ndarray) -> np.ndarray:
+    """(T,) most output + reserve each period of this commitment allows, ramps aside."""
+    periods = on.shape[0]
+    cap = np.where(on, unit.pmax, 0.0)
+    for t in range(periods):
+        if not on[t]:
+            continue
+        started = not (on[t - 1] if t > 0 else unit.on_t0)
+        if started:
+            cap[t] = min(cap[t], unit.startup_limit, unit.pmin + unit.ramp_up)
+        if t + 1 < periods and not on[t + 1]:
+            cap[t] = min(cap[t], unit.shutdown_limit)
+    return np.maximum(cap, np.where(on, unit.pmin, 0.0))
+
+
+class Repairer:
+    """Turns unit-feasible commitments into system-feasible schedules (see module doc)."""
+
+    def __init__(self, problem: Problem, deadline: float = math.inf) -> None:
+        self.problem = problem
+        self.deadline = deadline
+        lo, hi = renewable_limits(problem)
+        self.renewable_lo = lo.sum(axis=0) if lo.size else np.zeros(problem.periods)
+        self.renewable_hi = hi.sum(axis=0) if hi.size else np.zeros(problem.periods)
+        units = problem.thermal
+        self.pmin = np.array([u.pmin for u in units])
+        self.pmax = np.array([u.pmax for u in units])
+        # Cost per MW at full output: the order in which to add capacity.
+        self.full_cost = np.array([u.curve_cost[-1] / max(u.pmax, 1e-9) for u in units])
+        self.attempts = 0
+
+    def capacity_shortfall(self, on: np.ndarray) -> np.ndarray:
+        """(T,) MW missing for demand + reserve (> 0 where short), ramps aside."""
+        caps = np.array([start_and_stop_caps(u, on[g]) for g, u in enumerate(self.problem.thermal)])
+        need = self.problem.demand + self.problem.reserve - self.renewable_hi
+        return need - caps.sum(axis=0)
+
+    def minimum_excess(self, on: np.ndarray) -> np.ndarray:
+        """(T,) MW by which minimum outputs exceed demand (> 0 where too much is on)."""
+        return (on * self.pmin[:, None]).sum(axis=0) + self.renewable_lo - self.problem.demand
+
+    def _force(self, on: np.ndarray, g: int, t: int, state: int, price: np.ndarray, reserve_price: np.ndarray) -> bool:
+        """Re-plan unit g with period t forced to `state`, keeping its other on periods on
+        (when adding) or its other off periods off (when removing). True if it changed."""
+        current = on[g].astype(np.int8)
+        fixed = np.where(current == (1 if state == 1 else 0), current, -1).astype(np.int8)
+        fixed[t] = state
+        plan = solve_unit(self.problem.thermal[g], price, reserve_price, fixed)
+        if plan is None:
+            return False
+        new = plan.on.astype(bool)
+        if np.array_equal(new, on[g]):
+            return False
+        on[g] = new
+        return True
+
+    def repair(self, on: np.ndarray, price: np.ndarray, reserve_price: np.ndarray) -> Schedule | None:
+        """A feasible schedule close to `on`, or None if none was found in time."""
+        on = on.copy()
+        units = self.problem.thermal
+        for _ in range(4 * len(units) * max(1, self.problem.periods) + 10):
+            if time.monotonic() > self.deadline:
+                return None
+            short = self.capacity_shortfall(on)
+            if short.max() > 1e-9:
+                if not self._add_capacity(on, int(np.argmax(short)), price, reserve_price):
+                    return None
+                continue
+            excess = self.minimum_excess(on)
+            if excess.max() > 1e-9:
+                if not self._remove_minimum(on, int(np.argmax(excess)), price, reserve_price):
+                    return None
+                continue
+            self.attempts += 1
+            try:
+                result = dispatch(self.problem, on)
+            except ScheduleInfeasible as exc:
+                match = _PERIOD.search(str(exc))
+                t = int(match.group(1)) - 1 if match else int(np.argmax(self.capacity_shortfall(on)))
+                if not self._add_capacity(on, t, price, reserve_price):
+                    return None
+                continue
+            costs = np.array([unit_startup_costs(u, on[g]) for g, u in enumerate(units)])
+            return Schedule(on=on, dispatch=result, startup_cost=costs)
+        return None
+
+    def _add_capacity(self, on: np.ndarray, t: int, price: np.ndarray, reserve_price: np.ndarray) -> bool:
+        """Turn on, in period t, the cheapest unit (per MW at full output) that can be."""
+        for g in np.argsort(self.full_cost, kind="stable"):
+            if not on[g, t] and self._force(on, int(g), t, 1, price, reserve_price):
+                return True
+        # Every unit is on in t, yet short: a start-up or shut-down limit may bind; let
+        # neighbouring periods' units stay on longer (relaxes start/stop caps in t).
+        for g in np.argsort(self.full_cost, kind="stable"):
+            for s in (t - 1, t + 1):
+                if 0 <= s < on.shape[1] and not on[g, s] and self._force(on, int(g), s, 1, price, reserve_price):
+                    return True
+        return False
+
+    def _remove_minimum(self, on: np.ndarray, t: int, price: np.ndarray, reserve_price: np.ndarray) -> bool:
+        """Turn off, in period t, the dearest unit that can be, if capacity allows."""
+        for g in np.argsort(-self.full_cost, kind="stable"):
+            if on[g, t] and not self.problem.thermal[g].must_run:
+                trial = on.copy()
+                if self._force(trial, int(g), t, 0, price, reserve_price) and self.capacity_shortfall(trial)[t] <= 1e-9:
+                    on[:] = trial
+                    return True
+        return False
+
+
+def on_blocks(row: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end exclusive) of each run of on periods."""
+    blocks = []
+    t = 0
+    periods = row.shape[0]
+    while t < periods:
+        if row[t]:
+            s = t
+            while t < periods and row[t]:
+                t += 1
+            blocks.append((s, t))
+        else:
+            t += 1
+    return blocks
+
+
+def improve(
+    problem: Problem,
+    schedule: Schedule,
+    repairer: Repairer,
+    price: np.ndarray,
+    reserve_price: np.ndarray,
+    deadline: float,
+    on_better: Callable[[Schedule], None] | None = None,
+) -> Schedule:
+    """Decommitment search: try dropping each on-block (dearest units first)."""
+    best = schedule
+    order = np.argsort(-repairer.full_cost, kind="stable")
+    improved = True
+    while improved and time.monotonic() < deadline:
+        improved = False
+        for g in order:
+            unit = problem.thermal[g]
+            if unit.must_run:
+                continue
+            for start, end in on_blocks(best.on[g]):
+                if time.monotonic() > deadline:
+                    return best
+                trial = best.on.copy()
+                fixed = np.where(trial[g], 1, 0).astype(np.int8)
+                fixed[start:end] = 0
+                # keep the rest of its schedule, let its DP adjust near the dropped block
+                lo, hi = max(0, start - unit.min_down - 1), min(problem.periods, end + unit.min_down + 1)
+                fixed[lo:start] = -1
+                fixed[end:hi] = -1
+                fixed[start:end] = 0
+                plan = solve_unit(unit, price, reserve_price, fixed)
+                if plan is None:
+                    continue
+                trial[g] = plan.on.astype(bool)
+                if np.array_equal(trial[g], best.on[g]) or repairer.capacity_shortfall(trial).max() > 1e-9:
+                    continue
+                try:
+                    result = dispatch(problem, trial)
+                except ScheduleInfeasible:
+                    continue
+                costs = best.startup_cost.copy()
+                costs[g] = unit_startup_costs(unit, trial[g])
+                candidate = Schedule(on=trial, dispatch=result, startup_cost=costs)
+                if candidate.total < best.total - 1e-9 * abs(best.total):
+                    best = candidate
+                    improved = True
+                    if on_better is not None:
+                        on_better(best)
+                    break
+    return best

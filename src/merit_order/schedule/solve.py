@@ -1,0 +1,188 @@
+"""The schedule solver: Lagrangian bound, repaired schedules, a certified gap.
+
+    result = solve_schedule(problem, gap=0.001, time_limit=60.0, progress=print)
+
+The loop alternates two things until the certified gap reaches `gap` or time runs out:
+
+* the dual: a bundle step on the Lagrangian (demand and reserve rows relaxed), each unit's
+  subproblem solved exactly; the best dual value seen, rounded down (`DualPoint.certified`),
+  is the proven lower bound;
+* the primal: every few steps, the units' relaxed commitments are repaired into a feasible
+  schedule and dispatched exactly (`primal.py`); the cheapest one is the answer.
+
+When the dual has converged and the gap is still open, the rest of the time goes to a
+decommitment search on the best schedule; small fleets (exact mode) branch instead
+(`branch.py`). `progress` receives (objective, bound, gap, elapsed) whenever one of them
+improves, which is how a job reports while it runs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bundle import BundleMaximiser, OracleAnswer
+from .errors import ScheduleError, ScheduleInfeasible
+from .lagrangian import DualPoint, evaluate, initial_prices, renewable_limits
+from .model import Problem
+from .primal import Repairer, Schedule, improve
+
+# A gap at or below this is reported as "optimal": proven to a relative 1e-6.
+OPTIMAL_GAP = 1e-6
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a running solve knows so far (objective None until a schedule is found)."""
+
+    objective: float | None
+    lower_bound: float
+    gap: float | None
+    elapsed: float
+    iterations: int
+
+
+@dataclass
+class ScheduleResult:
+    """The solver's answer: the best schedule, the proven bound, and how it got there."""
+
+    status: str  # "optimal" | "feasible"
+    schedule: Schedule
+    lower_bound: float
+    gap: float
+    iterations: int
+    solve_seconds: float
+    dual: DualPoint  # the best dual point (its prices are the marginal-price estimate)
+
+
+def relative_gap(objective: float, bound: float) -> float:
+    """(objective - bound) / |objective|, 0 when both are 0, never negative."""
+    if objective == 0:
+        return 0.0 if bound >= 0 else math.inf
+    return max(0.0, (objective - bound) / abs(objective))
+
+
+def check_capacity(problem: Problem) -> None:
+    """Raise ScheduleInfeasible when some period can't be met whatever the commitment."""
+    lo, hi = renewable_limits(problem)
+    ren_lo = lo.sum(axis=0) if lo.size else np.zeros(problem.periods)
+    ren_hi = hi.sum(axis=0) if hi.size else np.zeros(problem.periods)
+    pmax = sum(u.pmax for u in problem.thermal)
+    must_min = sum(u.pmin for u in problem.thermal if u.must_run)
+    for t in range(problem.periods):
+        if pmax + ren_hi[t] < problem.demand[t] + problem.reserve[t] - 1e-9:
+            raise ScheduleInfeasible(
+                f"period {t + 1}: demand {problem.demand[t]:,.1f} MW + reserve {problem.reserve[t]:,.1f} MW "
+                f"exceeds the whole fleet's capacity {pmax + ren_hi[t]:,.1f} MW"
+            )
+        if must_min + ren_lo[t] > problem.demand[t] + 1e-9:
+            raise ScheduleInfeasible(
+                f"period {t + 1}: must-run minimum output and renewables' minimum "
+                f"{must_min + ren_lo[t]:,.1f} MW exceed demand {problem.demand[t]:,.1f} MW"
+            )
+
+
+class _Search:
+    """One solve's state: best dual point, best schedule, clock, reporting."""
+
+    def __init__(self, problem: Problem, time_limit: float, progress: Callable[[Progress], None] | None) -> None:
+        self.problem = problem
+        self.started = time.monotonic()
+        self.deadline = self.started + time_limit
+        self.progress = progress
+        self.best_dual: DualPoint | None = None
+        self.lower_bound = -math.inf
+        self.best: Schedule | None = None
+        self.iterations = 0
+        self.repairer = Repairer(problem, deadline=self.deadline)
+
+    @property
+    def gap(self) -> float:
+        return math.inf if self.best is None else relative_gap(self.best.total, self.lower_bound)
+
+    def report(self) -> None:
+        if self.progress is not None:
+            objective = None if self.best is None else self.best.total
+            gap = None if self.best is None else self.gap
+            self.progress(Progress(objective, self.lower_bound, gap, time.monotonic() - self.started, self.iterations))
+
+    def offer_dual(self, point: DualPoint) -> None:
+        bound = point.certified()
+        if bound > self.lower_bound:
+            self.lower_bound = bound
+            self.best_dual = point
+            self.report()
+
+    def offer_schedule(self, schedule: Schedule | None) -> None:
+        if schedule is not None and (self.best is None or schedule.total < self.best.total):
+            self.best = schedule
+            self.report()
+
+    def time_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+def solve_schedule(
+    problem: Problem,
+    gap: float = 0.001,
+    time_limit: float = 60.0,
+    progress: Callable[[Progress], None] | None = None,
+    primal_every: int = 10,
+) -> ScheduleResult:
+    """The cheapest schedule found within `time_limit` seconds, with its certified gap.
+
+    Stops as soon as the certified gap is at most `gap`. Raises ScheduleInfeasible when no
+    schedule can meet demand and reserve (with the period and the reason), and
+    ScheduleError when none was found in the time allowed.
+    """
+    check_capacity(problem)
+    search = _Search(problem, time_limit, progress)
+    periods = problem.periods
+    price, reserve_price = initial_prices(problem)
+
+    def oracle(x: np.ndarray) -> OracleAnswer[DualPoint]:
+        point = evaluate(problem, x[:periods], x[periods:])
+        assert point is not None  # no unit is fixed here, so each has a schedule
+        search.iterations += 1
+        search.offer_dual(point)
+        return OracleAnswer(point.value, np.concatenate([point.demand_residual, point.reserve_residual]), point)
+
+    nonnegative = np.r_[np.zeros(periods, dtype=bool), np.ones(periods, dtype=bool)]
+    method = BundleMaximiser(oracle, np.concatenate([price, reserve_price]), nonnegative)
+    last_primal_centre = -math.inf
+    steps = 0
+    while search.time_left() > 0 and search.gap > gap:
+        answer = method.step()
+        steps += 1
+        centre = method.state.centre_value
+        converged = 0 <= method.state.predicted <= 1e-7 * max(1.0, abs(centre))
+        if steps % primal_every == 0 or converged or search.best is None and steps % 3 == 0:
+            if centre > last_primal_centre or search.best is None:
+                last_primal_centre = centre
+                point = method.state.centre_answer.payload
+                search.offer_schedule(search.repairer.repair(point.on, point.price, point.reserve_price))
+            search.offer_schedule(search.repairer.repair(answer.payload.on, answer.payload.price, answer.payload.reserve_price))
+        if converged:
+            break
+    if search.best is not None and search.gap > gap and search.time_left() > 0 and search.best_dual is not None:
+        dual = search.best_dual
+        search.offer_schedule(
+            improve(problem, search.best, search.repairer, dual.price, dual.reserve_price, search.deadline, search.offer_schedule)
+        )
+    if search.best is None:
+        raise ScheduleError(f"no feasible schedule found within {time_limit:g} s (infeasibility not proven)")
+    assert search.best_dual is not None
+    final_gap = search.gap
+    return ScheduleResult(
+        status="optimal" if final_gap <= OPTIMAL_GAP else "feasible",
+        schedule=search.best,
+        lower_bound=min(search.lower_bound, search.best.total),
+        gap=final_gap,
+        iterations=search.iterations,
+        solve_seconds=time.monotonic() - search.started,
+        dual=search.best_dual,
+    )
