@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from conftest import load_example
 
 TRACEBACK_MARKERS = ("Traceback", 'File "', "line ", "Error:", ".py")
+JSON = {"content-type": "application/json"}  # the POST routes take nothing else (415)
 
 
 def assert_clean_error(response: Any, status: int) -> dict[str, Any]:
@@ -97,14 +98,14 @@ def test_invalid_payloads_name_field_and_plant(
 )
 def test_nan_and_infinity_are_refused_by_field(client: TestClient, literal: str, field: str) -> None:
     text = json.dumps(load_example("payload3")).replace('"load": 910', f'"load": {literal}')
-    body = assert_clean_error(client.post("/productionplan", content=text), 422)
+    body = assert_clean_error(client.post("/productionplan", content=text, headers=JSON), 422)
     assert field in field_errors(body)
     assert "finite" in field_errors(body)[field]["message"]
 
 
 def test_nan_in_a_plant_names_the_plant(client: TestClient) -> None:
     text = json.dumps(load_example("payload3")).replace('"pmax": 16', '"pmax": NaN')
-    body = assert_clean_error(client.post("/productionplan", content=text), 422)
+    body = assert_clean_error(client.post("/productionplan", content=text, headers=JSON), 422)
     assert field_errors(body)["powerplants[3].pmax"]["plant"] == "tj1"
 
 
@@ -131,7 +132,7 @@ def test_several_problems_are_all_reported(client: TestClient) -> None:
     ids=["empty", "blank", "broken", "trailing-comma", "not-utf8", "deep-nesting", "5000-digit-int"],
 )
 def test_malformed_json_is_400(client: TestClient, content: bytes, words: str) -> None:
-    body = assert_clean_error(client.post("/productionplan", content=content), 400)
+    body = assert_clean_error(client.post("/productionplan", content=content, headers=JSON), 400)
     assert words in body["detail"]
 
 
@@ -141,7 +142,7 @@ def test_malformed_json_is_400(client: TestClient, content: bytes, words: str) -
 )
 def test_json_that_is_not_an_object_is_422(client: TestClient, document: Any, kind: str) -> None:
     content = document if isinstance(document, str) else json.dumps(document)
-    body = assert_clean_error(client.post("/productionplan", content=content), 422)
+    body = assert_clean_error(client.post("/productionplan", content=content, headers=JSON), 422)
     assert "must be a JSON object" in body["detail"]
     assert kind in body["detail"]
 
@@ -170,7 +171,7 @@ def test_too_many_plants_is_422_naming_the_limit(app_client: Callable[..., TestC
 def test_load_over_the_limit_is_422_naming_the_limit(client: TestClient, load: Any) -> None:
     payload = mutate(("load",), load)
     text = json.dumps(payload)  # 10**400 is a valid JSON integer
-    body = assert_clean_error(client.post("/productionplan", content=text), 422)
+    body = assert_clean_error(client.post("/productionplan", content=text, headers=JSON), 422)
     assert "MAX_LOAD_MW" in body["detail"]
     assert "50000 MW" in body["detail"]
 
@@ -252,7 +253,7 @@ def test_load_in_a_pmin_gap_gives_both_nearest_loads(client: TestClient) -> None
 def test_body_over_the_limit_by_content_length_is_413(app_client: Callable[..., TestClient]) -> None:
     client = app_client(max_body_bytes=2048)
     content = json.dumps(load_example("payload3")).encode() + b" " * 3000
-    body = assert_clean_error(client.post("/productionplan", content=content), 413)
+    body = assert_clean_error(client.post("/productionplan", content=content, headers=JSON), 413)
     assert "2048 bytes" in body["detail"] and "MAX_BODY_BYTES" in body["detail"]
 
 
@@ -264,7 +265,7 @@ def test_streamed_body_over_the_limit_is_413(app_client: Callable[..., TestClien
         for _ in range(100):
             yield b" " * 100
 
-    response = client.post("/productionplan", content=chunks())
+    response = client.post("/productionplan", content=chunks(), headers=JSON)
     assert "content-length" not in response.request.headers
     assert_clean_error(response, 413)
 
@@ -276,7 +277,7 @@ def test_streamed_body_under_the_limit_is_planned(client: TestClient) -> None:
         for i in range(0, len(text), 64):
             yield text[i : i + 64]
 
-    response = client.post("/productionplan", content=chunks())
+    response = client.post("/productionplan", content=chunks(), headers=JSON)
     assert response.status_code == 200
     assert response.json() == load_example("response3")
 
@@ -357,7 +358,7 @@ def test_no_mutation_of_a_valid_payload_is_a_500(client: TestClient, path: tuple
     logging.disable(logging.CRITICAL)  # 150 access lines are noise here
     try:
         text = json.dumps(mutate(path, value))  # NaN/Infinity literals included, as Python writes them
-        response = client.post("/productionplan", content=text)
+        response = client.post("/productionplan", content=text, headers=JSON)
     finally:
         logging.disable(logging.NOTSET)
     assert response.status_code in (200, 400, 422), (path, value, response.text)

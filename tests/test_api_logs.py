@@ -55,8 +55,8 @@ def test_error_requests_are_logged_with_status_and_plant_count(
 def test_413_and_400_are_logged(app_client: Callable[..., TestClient], capsys: pytest.CaptureFixture[str]) -> None:
     client = app_client(max_body_bytes=1024)
     capsys.readouterr()
-    client.post("/productionplan", content=b" " * 2000)
-    client.post("/productionplan", content=b"{")
+    client.post("/productionplan", content=b" " * 2000, headers={"content-type": "application/json"})
+    client.post("/productionplan", content=b"{", headers={"content-type": "application/json"})
     statuses = [line["status"] for line in access_lines(capsys.readouterr().out)]
     assert statuses == [413, 400]
 

@@ -140,8 +140,12 @@ def test_zero_load_switches_everything_off(client: TestClient) -> None:
     assert all(a["p"] == 0.0 for a in response.json())
 
 
-def test_body_without_json_content_type_is_accepted(client: TestClient) -> None:
-    """`curl -d @payload.json` sends application/x-www-form-urlencoded; the body is still JSON."""
+def test_body_without_json_content_type_is_refused(client: TestClient) -> None:
+    """`curl -d @payload.json` sends application/x-www-form-urlencoded: a 415 saying what to send.
+
+    A form or text/plain post is what a page on another origin can make a browser send without
+    a CORS preflight, so the POST routes take JSON only (tests/test_attacks.py has the rest).
+    """
     import json
 
     response = client.post(
@@ -149,8 +153,8 @@ def test_body_without_json_content_type_is_accepted(client: TestClient) -> None:
         content=json.dumps(load_example("payload3")),
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
-    assert response.status_code == 200
-    assert response.json() == load_example("response3")
+    assert response.status_code == 415
+    assert "Content-Type: application/json" in response.json()["detail"]
 
 
 def test_request_id_is_echoed_or_made(client: TestClient) -> None:

@@ -71,9 +71,10 @@ def test_the_direct_layer_is_the_one_answering(clients: tuple[TestClient, TestCl
 
     monkeypatch.setattr(DirectRoute, "__call__", spy)
     body = json.dumps(load_example("payload3")).encode()
-    assert direct.post("/productionplan", content=body).status_code == 200
+    json_type = {"content-type": "application/json"}
+    assert direct.post("/productionplan", content=body, headers=json_type).status_code == 200
     assert seen == ["/productionplan"]
-    assert routed.post("/productionplan", content=body).status_code == 200
+    assert routed.post("/productionplan", content=body, headers=json_type).status_code == 200
     assert seen == ["/productionplan"]  # the routed app has no DirectRoute layer
 
 

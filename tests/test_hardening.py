@@ -21,6 +21,7 @@ import merit_order.planning as planning
 from merit_order.metrics import SOLVE_BUDGET_EXCEEDED
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "merit_order" / "examples"
+JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture
@@ -100,7 +101,7 @@ def test_a_solve_over_the_budget_is_a_503_with_a_clear_message(
     client = app_client(solve_timeout_seconds=0.2, cache_enabled=False)
     before = SOLVE_BUDGET_EXCEEDED._value.get()
     started = time.perf_counter()
-    response = client.post("/productionplan", content=(EXAMPLES / "payload3.json").read_bytes())
+    response = client.post("/productionplan", content=(EXAMPLES / "payload3.json").read_bytes(), headers=JSON)
     elapsed = time.perf_counter() - started
     assert response.status_code == 503
     assert "SOLVE_TIMEOUT_SECONDS" in response.json()["detail"]
@@ -111,7 +112,7 @@ def test_a_solve_over_the_budget_is_a_503_with_a_clear_message(
 
 def test_within_the_budget_the_real_solver_answers(app_client: Callable[..., TestClient]) -> None:
     client = app_client(solve_timeout_seconds=5, cache_enabled=False)
-    response = client.post("/productionplan", content=(EXAMPLES / "payload3.json").read_bytes())
+    response = client.post("/productionplan", content=(EXAMPLES / "payload3.json").read_bytes(), headers=JSON)
     assert response.status_code == 200
     assert response.json() == json.loads((EXAMPLES / "response3.json").read_text())
 

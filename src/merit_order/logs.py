@@ -7,12 +7,19 @@ and every line carries the request id bound in `structlog.contextvars` by the mi
 The handler looks up `sys.stdout` at every write instead of keeping the stream it saw at
 set-up time: test runners and process managers swap stdout, and a handler that kept the
 old one would write into the void.
+
+Secrets never reach a line: every line (ours, uvicorn's, websockets', celery's) passes
+`redact_secrets`, which blanks the value of a secret-looking query parameter wherever a URL
+is quoted (uvicorn logs `"WebSocket /ws?api_key=..."` at INFO, and the raw request line at
+DEBUG) and any occurrence of the configured API_KEY itself. The access line logs the path
+without its query string, and the API key's own value is blanked there too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 import time
 from typing import Any, TextIO
@@ -28,6 +35,33 @@ _FOREIGN = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "fasta
 _QUIET = ("httpx", "httpcore")
 
 _HANDLER_NAME = "merit-order"
+
+#: A query parameter whose value is a secret (`?api_key=` is how /ws takes the key), as quoted
+#: in a URL or request line: the name is kept, the value blanked up to the next delimiter.
+_SECRET_PARAMETER = re.compile(
+    r"(?i)([?&;](?:api[_-]?key|apikey|access[_-]?token|token|secret|password)=)[^&#\s\"'\\]*"
+)
+REDACTED = "[redacted]"
+#: The literal secrets of this process (API_KEY), blanked wherever they appear in a line.
+_secrets: tuple[str, ...] = ()
+
+
+def redact(text: str) -> str:
+    """`text` with secret query values and the configured secrets replaced by [redacted]."""
+    if "=" in text:
+        text = _SECRET_PARAMETER.sub(r"\1" + REDACTED, text)
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def redact_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: `redact` every string field of the line (the event, an exception...)."""
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = redact(value)
+    return event
 
 
 class _CurrentStdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -92,6 +126,7 @@ def _access_logger(level: str, renderer: Any) -> Any:
             structlog.processors.add_log_level,
             _named("merit_order.access"),
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_secrets,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
@@ -123,6 +158,9 @@ class _JSONAccessLine:
     def write(self, level: int, fields: dict[str, Any]) -> None:
         if level < self.min_level:
             return
+        path = fields.get("path")
+        if _secrets and isinstance(path, str):  # the path never has the query; a key pasted into it, though
+            fields = {**fields, "path": redact(path)}
         line = {
             **structlog.contextvars.get_contextvars(),
             **fields,
@@ -182,15 +220,23 @@ def log_request(fields: dict[str, Any], *, failed: bool) -> None:
 def configure_logging(settings: Settings) -> None:
     """Route structlog and the standard library through one formatter. Idempotent."""
     shared = _shared_processors()
-    global _access
+    global _access, _secrets
+    key = settings.api_key.get_secret_value() if settings.api_key is not None else ""
+    _secrets = (key,) if key else ()
     if settings.log_format == "console":
         renderer: Any = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
-        final = [structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer]
+        final = [
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redact_secrets,
+            renderer,
+        ]
         _access = _StructlogAccessLine(settings.log_level, renderer)
     else:
         final = [
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,  # the traceback as one string field, "exception"
+            redact_secrets,  # after the traceback is text: it is redacted too
             structlog.processors.JSONRenderer(serializer=_orjson_text),
         ]
         _access = _JSONAccessLine(settings.log_level)

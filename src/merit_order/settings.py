@@ -69,6 +69,24 @@ class Settings(BaseSettings):
     )
     max_body_bytes: Annotated[int, Field(ge=1024)] = Field(MiB, description="Largest request body, bytes.")
 
+    # --- transport limits: what a client can make the server buffer before any route runs ---
+    max_header_count: Annotated[int, Field(ge=16, le=10_000)] = Field(
+        100,
+        description="Most header lines in one request (Apache's default); more is a 431. A browser or "
+        "proxy sends a few dozen at most.",
+    )
+    max_header_bytes: Annotated[int, Field(ge=1024, le=MiB)] = Field(
+        16 * 1024,
+        description="Most bytes of request line and headers together; more is a 431. The server's own "
+        "parser buffers them without a bound, so `merit-order serve` cuts a request off here.",
+    )
+    ws_max_message_bytes: Annotated[int, Field(ge=256, le=16 * MiB)] = Field(
+        4096,
+        description="Largest websocket message a /ws client may send (the feed ignores what clients "
+        "send); a larger one closes the connection with 1009 before it is buffered. uvicorn's own "
+        "default, 16 MiB, let each client hold that much of the server's memory.",
+    )
+
     # --- backends (unset: the embedded, in-process defaults) ---------------------------
     redis_url: str | None = Field(
         None, description="redis://host:port/db for the shared cache, job queue and broadcast; unset = in-process."

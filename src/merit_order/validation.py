@@ -15,16 +15,19 @@ Why the extra checks around the calculator's pydantic model:
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 from pydantic import ValidationError
 
 from merit_order.calculator import CostModel, ProductionPlanRequest
+from merit_order.calculator.schema import as_sent
 from merit_order.settings import Settings
 
 
@@ -93,15 +96,22 @@ class Limits:
 
 
 def decode_json(body: bytes) -> Any:
-    """The JSON document in `body`; a 400 PayloadError saying what is wrong with it otherwise.
+    """The JSON document in `body`; a PayloadError saying what is wrong with it otherwise.
 
     NaN and Infinity literals are accepted here (Python's json does) and refused by the
     model with the field named, which is more useful than "invalid JSON".
 
     orjson parses first (4x faster than json on a typical payload, and every plan request
-    pays it); whatever it refuses (NaN, a byte-order mark, lone surrogates, broken JSON) is
-    parsed again by json, which decides and words the error. The one difference where orjson
-    accepts: an integer beyond 64 bits becomes a float, which no field of the payload minds.
+    pays it); whatever it refuses (NaN, a byte-order mark, lone surrogates, bytes that are not
+    UTF-8, broken JSON) is parsed again by json, which decides and words the error. The one
+    difference where orjson accepts: an integer beyond 64 bits becomes a float, which no field
+    of the payload minds.
+
+    The body must be UTF-8 (RFC 8259 section 8.1), a UTF-8 byte-order mark tolerated: a body in
+    UTF-16 or UTF-32 is a 400 (json.loads would otherwise guess the encoding and accept it).
+    A string holding a lone surrogate (the escape "\\ud800", or raw bytes that are not UTF-8
+    inside a string) is no text at all: it would make every later encoding of the request fail
+    (the answer, the cache key, the live feed, a log line), so it is a 422 naming the field.
     """
     try:
         return orjson.loads(body)
@@ -113,17 +123,110 @@ def decode_json(body: bytes) -> Any:
             [FieldError("body", "empty body")],
             status=400,
         )
+    if body.startswith(codecs.BOM_UTF8):
+        body = body[len(codecs.BOM_UTF8) :]
+    foreign = _foreign_encoding(body)
+    if foreign is not None:
+        _raise_body_error(f"the request body is not UTF-8 text: {foreign}; send it as UTF-8")
+    # Bytes that are not UTF-8 become lone surrogates (U+DC80..U+DCFF): inside a string they
+    # are found by _check_text below and named; anywhere else they make the JSON invalid.
+    text = body.decode("utf-8", errors="surrogateescape")
     try:
-        return json.loads(body)
+        document = json.loads(text)
     except json.JSONDecodeError as exc:
-        message = f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-    except UnicodeDecodeError:
-        message = "the request body is not valid JSON: it is not UTF-8 text"
+        _raise_body_error(f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     except RecursionError:
-        message = "the request body is not acceptable JSON: it is nested too deeply"
+        _raise_body_error("the request body is not acceptable JSON: it is nested too deeply")
     except ValueError as exc:  # e.g. an integer literal with thousands of digits
-        message = f"the request body is not acceptable JSON: {exc}"
+        _raise_body_error(f"the request body is not acceptable JSON: {exc}")
+    _check_text(document)
+    return document
+
+
+def _raise_body_error(message: str) -> NoReturn:
     raise PayloadError(message, [FieldError("body", message)], status=400)
+
+
+def _foreign_encoding(body: bytes) -> str | None:
+    """What the body is encoded in when it is plainly not UTF-8 (a BOM, or the NULs of UTF-16/32)."""
+    for bom, name in _FOREIGN_BOMS:  # UTF-32 first: its little-endian BOM starts with UTF-16's
+        if body.startswith(bom):
+            return f"it starts with a {name} byte-order mark"
+    if b"\x00" in body[:4]:  # JSON text starts with ASCII: a NUL among its first bytes is UTF-16/32
+        return "it looks like UTF-16 or UTF-32 (NUL bytes)"
+    return None
+
+
+_FOREIGN_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MAX_TEXT_ERRORS = 20
+
+
+def _check_text(document: Any) -> None:
+    """A 422 naming every string (value or key) that holds a lone surrogate; nothing otherwise."""
+    errors: list[FieldError] = []
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(document, ())]
+    while stack and len(errors) < _MAX_TEXT_ERRORS:
+        value, loc = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                errors.append(FieldError(format_loc(loc) or "body", _not_text(value), _plant_of(document, loc)))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _SURROGATE.search(key):
+                    errors.append(FieldError(format_loc(loc) or "body", f"a key {_not_text(key)}", _plant_of(document, loc)))
+                else:
+                    stack.append((item, (*loc, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*loc, i)) for i, item in enumerate(value))
+    if errors:
+        errors.sort(key=lambda e: e.field)
+        raise PayloadError(summarise(errors), errors)
+
+
+def _plant_of(document: Any, loc: tuple[Any, ...]) -> str | None:
+    """The name of the plant `loc` is in (`powerplants[i]...`, in a payload or a job's request), if clean."""
+    for start in range(len(loc) - 1):
+        if loc[start] == "powerplants" and isinstance(loc[start + 1], int):
+            node: Any = document
+            for part in loc[: start + 2]:
+                node = node[part]
+            name = node.get("name") if isinstance(node, dict) else None
+            if isinstance(name, str) and name and not _SURROGATE.search(name):
+                return name[:200]
+    return None
+
+
+def _not_text(value: str) -> str:
+    return (
+        f"{printable(value)} is not valid Unicode text: it holds a lone surrogate (a \\uD800-\\uDFFF escape "
+        "without its pair, or bytes that are not UTF-8)"
+    )
+
+
+def printable(value: str, limit: int = 60) -> str:
+    """`repr(value)`, shortened past `limit`: safe to encode as UTF-8 (repr escapes lone surrogates)."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def quote_number(value: Any) -> str:
+    """A number as the client sent it, for an error message: 50000.04 stays 50000.04, not 5e+04.
+
+    A float prints as its shortest round-trip form (what was in the JSON, up to notation),
+    a whole one without ".0"; an integer with hundreds of digits is shortened.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return printable(str(value))
+    if isinstance(value, float):
+        return as_sent(value)
+    digits = str(value)
+    return digits if len(digits) <= 30 else f"{digits[:12]}... ({len(digits.lstrip('-'))} digits)"
 
 
 # ---------------------------------------------------------------------------------------
@@ -220,7 +323,7 @@ def _check_limits_after(request: ProductionPlanRequest, payload: dict[str, Any],
                 errors.append(
                     FieldError(
                         f"powerplants[{i}].{name}",
-                        f"{value:g} MW is above the largest plant this service accepts, "
+                        f"{quote_number(value)} MW is above the largest plant this service accepts, "
                         f"{limits.max_plant_mw:g} MW ({limits.names['max_plant_mw']})",
                         plant.name,
                     )
@@ -248,8 +351,7 @@ def _safe_cost(costs: CostModel, plant: Any, request: ProductionPlanRequest) -> 
 
 
 def _load_limit_message(load: Any, limits: Limits) -> str:
-    shown = _as_number(load)
-    figure = f"{shown:g} MW" if shown is not None else repr(load)
+    figure = f"{quote_number(load)} MW" if isinstance(load, int | float) else printable(str(load))
     return (
         f"a load of {figure} is above the largest this service plans, {limits.max_load_mw:g} MW "
         f"({limits.names['max_load_mw']})"

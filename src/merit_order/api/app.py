@@ -70,6 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
         body_limits={"/productionplan/jobs": settings.max_job_body_bytes},  # a year of periods is > 1 MB
+        json_paths=(plan_route.path, "/productionplan/jobs"),  # their bodies must be JSON: 415 otherwise
+        max_header_count=settings.max_header_count,
+        max_header_bytes=settings.max_header_bytes,
     )
     install_error_handlers(app)
     install_openapi(app, api_key_paths=open_paths(settings) if settings.api_key is not None else None)

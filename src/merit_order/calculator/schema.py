@@ -38,6 +38,17 @@ def check_load_on_grid(load: float) -> float:
     return load
 
 
+def as_sent(value: float) -> str:
+    """A figure as the client wrote it (shortest round-trip form): 460.123456 stays 460.123456.
+
+    `:g` would keep six significant digits and quote 50000.04 as 50000, which makes an error
+    message contradict itself ("50000 MW is above 50000 MW"). Whole values print without ".0".
+    """
+    if value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return repr(value)
+
+
 class PlantType(str, Enum):
     """The three kinds of plant the challenge knows."""
 
@@ -76,7 +87,7 @@ class PowerPlant(BaseModel):
     def _pmin_not_above_pmax(self) -> "PowerPlant":
         if self.pmin > self.pmax:
             raise ValueError(
-                f"powerplant {self.name!r}: pmin ({self.pmin:g} MW) is greater than pmax ({self.pmax:g} MW)"
+                f"powerplant {self.name!r}: pmin ({as_sent(self.pmin)} MW) is greater than pmax ({as_sent(self.pmax)} MW)"
             )
         return self
 

@@ -109,6 +109,7 @@ def _unavailable(request: Request, error: JobBackendUnavailable) -> JSONResponse
             "required": True,
             "content": {
                 "application/json": {
+        415: {"model": ErrorBody, "description": "The Content-Type is not application/json (or +json) in UTF-8."},
                     "schema": _SUBMISSION_SCHEMA,
                     "examples": {
                         "series": {"summary": "One fleet, a series of periods", "value": _EXAMPLE_SERIES},

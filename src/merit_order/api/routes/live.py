@@ -5,6 +5,13 @@ sender task that drains it; the route itself only watches for the client leaving
 that stops reading fills its own mailbox and loses its own oldest messages; it never slows the
 POST route nor another client.
 
+Only pages of this origin, or of one in CORS_ORIGINS, may open ``/ws``: a browser sends
+cookies and reaches intranet addresses on behalf of any page, and the same-origin policy does
+not cover websockets, so a page elsewhere could otherwise read the feed (cross-site websocket
+hijacking). A handshake with another ``Origin`` is refused with a 403 before it is accepted.
+Clients that are not browsers send no ``Origin`` and are let through (the API key, when set,
+is what guards them).
+
 Dead peers are found in both directions: uvicorn sends protocol pings and drops a client that
 does not answer them (``--ws-ping-interval``/``--ws-ping-timeout``), and the route sends a JSON
 ``heartbeat`` whenever the feed is quiet, because a browser script cannot see protocol pings and
@@ -18,11 +25,12 @@ import mimetypes
 import re
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import structlog
 from fastapi import APIRouter, HTTPException, WebSocket
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.websockets import WebSocketDisconnect
 
 from ...broadcast import Subscription, TooManyClients, encode, utc_now_iso
@@ -33,6 +41,9 @@ router = APIRouter(tags=["live"])
 
 #: Close code for "server full, try again later" (RFC 6455 registry: 1013 Try Again Later).
 CLOSE_TRY_AGAIN_LATER = 1013
+#: Close code "policy violation", for a refused Origin where the server cannot answer a 403.
+CLOSE_POLICY_VIOLATION = 1008
+_DEFAULT_PORTS = {"http": 80, "ws": 80, "https": 443, "wss": 443}
 _ASSET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*\.(js|css|svg|png|ico)$")
 _NO_CACHE = {"Cache-Control": "no-cache"}
 
@@ -49,6 +60,11 @@ async def plans_feed(websocket: WebSocket) -> None:
     "detail", "at", "source", "cached", "id", ...}`` per plan and ``{"type": "heartbeat"}`` when
     the feed is quiet. Anything the client sends is ignored.
     """
+    refused = origin_refusal(websocket.headers.get("origin"), websocket.headers.get("host"), _allowed_origins(websocket))
+    if refused is not None:
+        log.warning("ws_refused", reason=refused)
+        await _deny(websocket, refused)
+        return
     broadcaster = websocket.app.state.services.broadcaster
     await websocket.accept()
     if not hasattr(broadcaster, "subscribe"):  # a broadcaster without a live feed (no-op backend)
@@ -97,6 +113,45 @@ async def plans_feed(websocket: WebSocket) -> None:
             delivered=subscription.delivered,
             dropped=subscription.dropped,
         )
+
+
+def _allowed_origins(websocket: WebSocket) -> list[str]:
+    return list(websocket.app.state.settings.cors_origin_list())
+
+
+def origin_refusal(origin: str | None, host: str | None, allowed: list[str]) -> str | None:
+    """Why a handshake with this `Origin` is refused, or None when it may proceed.
+
+    Allowed: no Origin (a client that is not a browser), an Origin in `allowed` (CORS_ORIGINS,
+    `*` for any), and the same origin: the Origin's host and port are the request's `Host`
+    (the port defaulted from the Origin's scheme). The scheme itself is not compared, since a
+    proxy that terminates TLS makes an https page talk to this server over plain ws.
+    """
+    if origin is None:
+        return None
+    origin = origin.strip()
+    if "*" in allowed or origin in allowed:
+        return None
+    parts = urlsplit(origin)
+    if host and parts.scheme in _DEFAULT_PORTS and parts.hostname:
+        served = urlsplit(f"//{host.strip()}")
+        try:  # .port raises on a port that is not a number or out of range
+            origin_port = parts.port or _DEFAULT_PORTS[parts.scheme]
+            served_port = served.port or _DEFAULT_PORTS[parts.scheme]
+        except ValueError:
+            origin_port, served_port = -1, -2
+        if served.hostname == parts.hostname and served_port == origin_port:
+            return None
+    return f"origin {origin[:100]!r} may not open /ws (same origin or CORS_ORIGINS only)"
+
+
+async def _deny(websocket: WebSocket, reason: str) -> None:
+    """A 403 to the handshake where the server can send one (uvicorn can), else close with 1008."""
+    if "websocket.http.response" in (websocket.scope.get("extensions") or {}):
+        body = {"detail": reason, "errors": [{"field": "origin", "plant": None, "message": reason}]}
+        await websocket.send_denial_response(JSONResponse(body, status_code=403))
+    else:
+        await websocket.close(code=CLOSE_POLICY_VIOLATION, reason="origin not allowed")
 
 
 async def _send_feed(websocket: WebSocket, subscription: Subscription, heartbeat_s: float) -> None:

@@ -117,8 +117,9 @@ def add_plan_route(router: APIRouter) -> APIRoute:
                 "summing to the load). With `detail=true`, the plan with its costs and CO2.",
                 "headers": {"X-Cache": {"description": "hit or miss", "schema": {"type": "string"}}},
             },
-            400: {"model": ErrorBody, "description": "The body is not JSON (or is empty)."},
+            400: {"model": ErrorBody, "description": "The body is not JSON (or is empty, or not UTF-8)."},
             413: {"model": ErrorBody, "description": "The body is larger than MAX_BODY_BYTES."},
+            415: {"model": ErrorBody, "description": "The Content-Type is not application/json (or +json) in UTF-8."},
             422: {
                 "model": PlanRejected,
                 "description": "Invalid payload (each problem names the field and the plant), a request "
