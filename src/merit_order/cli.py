@@ -48,8 +48,8 @@ def _add_serve(subparsers: Any, settings: Settings) -> None:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from merit_order.logs import configure_logging
     from merit_order.api.transport import BoundedHttpToolsProtocol
+    from merit_order.logs import configure_logging
 
     if not 0 <= args.port <= 65535:
         raise SystemExit(f"merit-order serve: error: --port {args.port} is not a TCP port")
@@ -71,13 +71,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         access_log=False,  # the middleware writes one richer line per request
         proxy_headers=True,
         timeout_graceful_shutdown=10,
-    )
         # Transport limits (see docs/security.md): a request head over MAX_HEADER_COUNT or
         # MAX_HEADER_BYTES is a 431 before it is buffered; a /ws message over
         # WS_MAX_MESSAGE_BYTES closes the socket with 1009 before it is read.
         http=BoundedHttpToolsProtocol,
         h11_max_incomplete_event_size=settings.max_header_bytes,  # the same bound if h11 is ever used
         ws_max_size=settings.ws_max_message_bytes,
+    )
     return EXIT_OK
 
 

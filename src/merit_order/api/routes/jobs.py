@@ -101,6 +101,7 @@ def _unavailable(request: Request, error: JobBackendUnavailable) -> JSONResponse
         },
         400: {"model": ErrorBody, "description": "The body is not JSON."},
         413: {"model": ErrorBody, "description": "The body is over MAX_JOB_BODY_BYTES."},
+        415: {"model": ErrorBody, "description": "The Content-Type is not application/json (or +json) in UTF-8."},
         422: {"model": ErrorBody, "description": "A period is invalid: the error names it, e.g. periods[41].load."},
         503: {"model": ErrorBody, "description": "The job queue (Redis) is unavailable; retry later."},
     },
@@ -109,7 +110,6 @@ def _unavailable(request: Request, error: JobBackendUnavailable) -> JSONResponse
             "required": True,
             "content": {
                 "application/json": {
-        415: {"model": ErrorBody, "description": "The Content-Type is not application/json (or +json) in UTF-8."},
                     "schema": _SUBMISSION_SCHEMA,
                     "examples": {
                         "series": {"summary": "One fleet, a series of periods", "value": _EXAMPLE_SERIES},
