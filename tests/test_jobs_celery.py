@@ -64,7 +64,7 @@ def test_a_year_on_two_workers_equals_the_synchronous_answers(fresh_redis: Redis
         assert health["status"] == "ok"
         assert sorted(w.split("@")[0] for w in health["backends"]["jobs"]["workers"]) == ["alpha", "beta"]
 
-        accepted = client.post("/productionplan/jobs", json={"powerplants": plants, "periods": periods})
+        accepted = client.post("/productionplan/jobs?detail=true", json={"powerplants": plants, "periods": periods})
         assert accepted.status_code == 202
         job = wait_done(client, accepted.headers["Location"], timeout=120)
 
@@ -74,7 +74,7 @@ def test_a_year_on_two_workers_equals_the_synchronous_answers(fresh_redis: Redis
         assert sorted(name.split("@")[0] for name in job["workers"]) == ["alpha", "beta"]
         assert sum(job["workers"].values()) == 36
         # Every period, in order, equal to what the calculator says for it.
-        assert_matches(job["results"], plants, periods)
+        assert_matches(job["results"], plants, periods, detail=True)
         # The deployment-wide job counts, kept in Redis by the API and the workers.
         assert _cluster_jobs(client) == {"queued": 1, "running": 1, "done": 1, "failed": 0}
 
@@ -137,7 +137,7 @@ def test_worker_killed_with_sigkill_mid_chunk_loses_nothing(fresh_redis: RedisSe
     alpha, beta = two_workers
     plants, periods, chunk_size = _slow_job(fresh_redis, chunks=3, seconds_per_chunk=1.2)
     with TestClient(create_app(_settings(fresh_redis, job_chunk_size=chunk_size))) as client:
-        accepted = client.post("/productionplan/jobs", json={"powerplants": plants, "periods": periods})
+        accepted = client.post("/productionplan/jobs?detail=true", json={"powerplants": plants, "periods": periods})
         assert accepted.status_code == 202, accepted.text
         job_id = accepted.json()["job_id"]
 
@@ -150,7 +150,7 @@ def test_worker_killed_with_sigkill_mid_chunk_loses_nothing(fresh_redis: RedisSe
         job = wait_done(client, accepted.headers["Location"], timeout=90)
         assert job["status"] == "done", job.get("reason")
         assert job["progress"]["periods_done"] == len(periods)
-        assert_matches(job["results"], plants, periods)
+        assert_matches(job["results"], plants, periods, detail=True)
         # The killed chunk was started twice: it really was redelivered, not finished by the dead one.
         attempts = fresh_redis.client().hget(job_key(job_id, "attempts"), chunk)
         assert int(attempts) >= 2
@@ -202,13 +202,13 @@ def test_broker_down_is_503_not_500_and_health_degraded(fresh_redis: RedisServer
 def test_job_counts_by_state_are_counted_once_per_job(fresh_redis: RedisServer) -> None:
     """The worker side of the cluster counts, on a real Redis: two chunks, one run twice, one period in error."""
     client = fresh_redis.client()
-    ok = [{"status": "ok"}]
+    ok = [{"index": 0, "status": "ok"}]
     assert store.chunk_started(client, "j1", 0, "w1", 60) == 1
     assert store.chunk_started(client, "j1", 1, "w2", 60) == 1
     store.chunk_finished(client, "j1", 0, "w1", ok, 2, 60)
     assert store.chunk_started(client, "j1", 1, "w1", 60) == 2  # redelivered
-    store.chunk_finished(client, "j1", 1, "w1", [{"status": "error", "reason": "boom"}], 2, 60)
-    store.chunk_finished(client, "j1", 1, "w2", [{"status": "error", "reason": "boom"}], 2, 60)  # the first run ends too
+    store.chunk_finished(client, "j1", 1, "w1", [{"index": 1, "status": "error", "reason": "boom"}], 2, 60)
+    store.chunk_finished(client, "j1", 1, "w2", [{"index": 1, "status": "error", "reason": "boom"}], 2, 60)  # the first run ends too
     assert asyncio.run(_counts(fresh_redis)) == {"running": 1, "failed": 1}
 
     store.chunk_started(client, "j2", 0, "w1", 60)

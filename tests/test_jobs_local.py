@@ -22,7 +22,7 @@ def test_series_job_in_chunks_matches_the_calculator_in_order() -> None:
     periods = series(plants, 300)
     periods.append({"label": "too much", "load": 30_000.0, "fuels": periods[0]["fuels"]})  # infeasible
     with _client(job_local_workers=2) as client:  # a real process pool
-        accepted = client.post("/productionplan/jobs", json={"powerplants": plants, "periods": periods})
+        accepted = client.post("/productionplan/jobs?detail=true", json={"powerplants": plants, "periods": periods})
         assert accepted.status_code == 202
         body = accepted.json()
         assert body["status"] == "queued" and body["periods"] == 301
@@ -35,7 +35,7 @@ def test_series_job_in_chunks_matches_the_calculator_in_order() -> None:
         assert job["progress"]["infeasible"] >= 1
         assert job["results"][-1]["status"] == "infeasible"
         assert "nearest" in job["results"][-1] and job["results"][-1]["nearest"]["below_mw"] is not None
-        assert_matches(job["results"], plants, periods)
+        assert_matches(job["results"], plants, periods, detail=True)
 
         page = client.get(accepted.headers["Location"], params={"offset": 100, "limit": 5, "detail": "false"}).json()
         assert [r["index"] for r in page["results"]] == [100, 101, 102, 103, 104]
@@ -48,7 +48,7 @@ def test_list_of_payloads_and_single_payload_match_the_sync_route() -> None:
         sync = client.post("/productionplan", json=payload).json()
         sync_detail = client.post("/productionplan?detail=true", json=payload).json()
 
-        single = client.post("/productionplan/jobs", json=payload)
+        single = client.post("/productionplan/jobs?detail=true", json=payload)
         assert single.status_code == 202 and single.json()["periods"] == 1
         job = wait_done(client, single.headers["Location"])
         assert job["status"] == "done" and job["kind"] == "single"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from merit_order.calculator import CostModel
@@ -122,6 +122,22 @@ class Settings(BaseSettings):
         description="Celery over Redis: seconds before a chunk taken by a worker that vanished (killed, "
         "machine lost) is handed to another. Longer than the slowest chunk, or chunks run twice.",
     )
+    job_results_default_limit: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        100, description="Periods in a page of GET /productionplan/jobs/{id} when the poll gives no limit."
+    )
+    job_results_max_limit: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        1000, description="Largest limit a poll may ask for (more is a 422): one answer never holds a whole year."
+    )
+    job_results_max_page_bytes: Annotated[int, Field(ge=64 * 1024)] = Field(
+        4 * MiB,
+        description="Most bytes of results in one answer: a page stops early past it (its next_offset says "
+        "where to go on), so a fleet of long names cannot make a page of `limit` periods huge.",
+    )
+    job_store_max_bytes: Annotated[int, Field(ge=1)] = Field(
+        256 * MiB,
+        description="In-process executor (no REDIS_URL): most bytes of results kept; past it the jobs that "
+        "finished first are evicted (their GET is a 404 saying so). With Redis, its maxmemory and the TTL bound them.",
+    )
     worker_concurrency: Annotated[int | None, Field(ge=1, le=256)] = Field(
         None, description="Processes of one `merit-order worker`; unset = cores."
     )
@@ -167,6 +183,13 @@ class Settings(BaseSettings):
         "503 (the limits keep real solves far below it: milliseconds).",
     )
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics on /metrics.")
+
+    @model_validator(mode="after")
+    def _default_page_within_the_maximum(self) -> "Settings":
+        """A default page larger than the largest allowed one would make every plain poll a 422."""
+        if self.job_results_default_limit > self.job_results_max_limit:
+            raise ValueError("JOB_RESULTS_DEFAULT_LIMIT must not exceed JOB_RESULTS_MAX_LIMIT")
+        return self
 
     @field_validator("api_key", mode="before")
     @classmethod

@@ -27,6 +27,7 @@ def build_job_queue(settings: "Settings") -> JobQueue:
             chunk_size=settings.job_chunk_size,
             result_ttl_seconds=settings.job_result_ttl_seconds,
             visibility_timeout=settings.job_visibility_timeout_seconds,
+            page_max_bytes=settings.job_results_max_page_bytes,
         )
     from .local import LocalJobQueue
 
@@ -34,4 +35,6 @@ def build_job_queue(settings: "Settings") -> JobQueue:
         chunk_size=settings.job_chunk_size,
         result_ttl_seconds=settings.job_result_ttl_seconds,
         workers=settings.job_local_workers,
+        max_store_bytes=settings.job_store_max_bytes,
+        page_max_bytes=settings.job_results_max_page_bytes,
     )

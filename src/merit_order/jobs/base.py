@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol, runtime_checkable
 
 from .models import Batch
+from .results import ResultsNotKept
 
 #: The status document (see `assemble_status`); a plain dict because a year of plans is
 #: tens of MB and re-validating it through a response model would cost seconds.
@@ -30,9 +31,13 @@ class JobQueue(Protocol):
         ...
 
     async def status(
-        self, job_id: str, *, offset: int = 0, limit: int | None = None, detail: bool = True
+        self, job_id: str, *, offset: int = 0, limit: int = 0, detail: bool | None = None
     ) -> JobStatus | None:
-        """The job's status document, or None when no such job exists (or it expired)."""
+        """The job's status document with the results page [offset, offset + limit) once it is
+        finished (`limit` 0: none), or None when no such job exists (or it expired).
+
+        Raises JobGone when the job is known to have been dropped (evicted, expired), and
+        ResultsNotKept when `detail` asks for a detail the job did not keep."""
         ...
 
     async def health(self) -> dict[str, Any]: ...
@@ -64,23 +69,34 @@ def count_results(results: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
+def effective_detail(meta: dict[str, Any], asked: bool | None) -> bool:
+    """Whether a poll's page carries the plans' detail: as the job was submitted, unless the poll
+    asks for less. Asking for a detail the job did not keep is an error that says how to get it."""
+    kept = bool(meta.get("options", {}).get("detail", False))
+    if asked and not kept:
+        raise ResultsNotKept(
+            "this job kept its plans without their detail: submit it with ?detail=true to get each plan's "
+            "detail document (costs per plant)"
+        )
+    return kept if asked is None else asked
+
+
 def assemble_status(
     job_id: str,
     meta: dict[str, Any],
     chunk_counts: dict[int, dict[str, int]],
     chunk_workers: dict[int, str],
     running_chunks: int,
-    results: list[dict[str, Any]] | None,
     *,
-    offset: int = 0,
-    limit: int | None = None,
-    detail: bool = True,
+    first_error: dict[str, Any] | None = None,
+    page: dict[str, Any] | None = None,
 ) -> JobStatus:
     """The one status document, whatever ran the chunks.
 
-    `chunk_counts` has one entry per finished chunk; `results` is every period's result in
-    order, given only once every chunk has finished (a poll of a running job reads counts,
-    not megabytes of plans).
+    `chunk_counts` has one entry per finished chunk; `page` (see results.page_fields) is the
+    results page the poll asked for, read by the executor only once every chunk has finished
+    (a poll of a running job reads counts, not megabytes of plans); `first_error` the first
+    period in error, for a failed job's reason.
 
     queued: no chunk started; running: some started, not all finished; done: every period
     has a result (infeasible periods included: they are answers, with their reason);
@@ -94,7 +110,7 @@ def assemble_status(
         for state, n in chunk.items():
             counts[state] = counts.get(state, 0) + n
     periods_done = sum(counts.values())
-    finished = len(chunk_counts) >= total_chunks and results is not None
+    finished = len(chunk_counts) >= total_chunks
 
     if finished:
         state = "failed" if counts["error"] else "done"
@@ -128,17 +144,9 @@ def assemble_status(
         "workers": workers,
     }
     if finished:
-        assert results is not None
         if state == "failed":
-            first_error = next(r for r in results if r["status"] == "error")
-            document["reason"] = (
-                f"{counts['error']} period(s) could not be computed; first: period {first_error['index']}: "
-                f"{first_error['reason']}"
-            )
-        end = len(results) if limit is None else offset + limit
-        page = results[offset:end]
-        if not detail:
-            page = [{k: v for k, v in r.items() if k != "detail"} for r in page]
-        document["results_offset"] = offset
-        document["results"] = page
+            where = f"period {first_error['index']}: {first_error['reason']}" if first_error else "see the results"
+            document["reason"] = f"{counts['error']} period(s) could not be computed; first: {where}"
+        if page is not None:
+            document.update(page)
     return document

@@ -38,6 +38,7 @@ from ..broadcast import job_plan_messages, publish_blocking
 from ..settings import get_settings
 from . import store
 from .compute import solve_chunk
+from .results import ResultCodec
 
 log = structlog.get_logger(__name__)
 
@@ -124,7 +125,10 @@ def _solve_chunk_task(
     if attempt > 1:
         log.warning("job.chunk_redelivered", job_id=job_id, chunk=message["index"], attempt=attempt, worker=worker)
     results = solve_chunk(message, options)
-    store.chunk_finished(client, job_id, message["index"], worker, results, total_chunks, ttl)
+    store.chunk_finished(
+        client, job_id, message["index"], worker, results, total_chunks, ttl,
+        codec=ResultCodec.for_job(message["fleet"], options),  # compact: see results.py
+    )
     # The live feed (/ws on every API replica): after the results are safe; never fails the task.
     publish_blocking(client, job_plan_messages(job_id, message, results), channel=get_settings().broadcast_channel)
     return len(results)

@@ -16,6 +16,7 @@ from . import store
 from .base import JobBackendUnavailable, JobStatus, job_meta
 from .celery_app import QUEUE, TASK_NAME, create_celery_app
 from .models import Batch
+from .results import ResultCodec, ResultsNotKept
 
 log = structlog.get_logger(__name__)
 
@@ -31,11 +32,13 @@ class CeleryJobQueue:
         result_ttl_seconds: int,
         visibility_timeout: int,
         socket_timeout: float = 2.0,
+        page_max_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         import redis.asyncio as aioredis
 
         self._chunk_size = chunk_size
         self._ttl = result_ttl_seconds
+        self._page_max_bytes = page_max_bytes
         self._app = create_celery_app(
             redis_url, visibility_timeout=visibility_timeout, result_ttl_seconds=result_ttl_seconds,
             socket_timeout=socket_timeout,
@@ -62,7 +65,8 @@ class CeleryJobQueue:
         chunks = batch.chunks(self._chunk_size)
         meta = job_meta(batch.kind, batch.periods, len(chunks), self._chunk_size, options)
         try:
-            await store.create_job(self._client, job_id, meta, self._ttl)
+            names = ResultCodec.for_job(batch.fleet, options).names  # a series' plant names, stored once
+            await store.create_job(self._client, job_id, meta, self._ttl, names)
             await asyncio.to_thread(self._publish, job_id, [c.to_message() for c in chunks], options)
         except Exception as error:  # broker/Redis down: the client may retry later
             log.error("job.submit_failed", job_id=job_id, error=f"{type(error).__name__}: {error}")
@@ -76,10 +80,14 @@ class CeleryJobQueue:
         return job_id
 
     async def status(
-        self, job_id: str, *, offset: int = 0, limit: int | None = None, detail: bool = True
+        self, job_id: str, *, offset: int = 0, limit: int = 0, detail: bool | None = None
     ) -> JobStatus | None:
         try:
-            return await store.read_status(self._client, job_id, offset=offset, limit=limit, detail=detail)
+            return await store.read_status(
+                self._client, job_id, offset=offset, limit=limit, detail=detail, page_max_bytes=self._page_max_bytes
+            )
+        except ResultsNotKept:
+            raise  # the poll's mistake (a 422), not the store's
         except Exception as error:
             raise JobBackendUnavailable(f"the job store is unavailable ({type(error).__name__}); retry later") from error
 

@@ -5,6 +5,11 @@ year of plans uses every core and the event loop stays free to answer other requ
 JOB_LOCAL_WORKERS=0 runs them in a thread instead (no parallelism, no process start-up;
 handy on a one-core box or in tests). Jobs live in this process only, are kept
 JOB_RESULT_TTL_SECONDS and are lost on restart: that is what REDIS_URL + Celery is for.
+
+Results are kept compact (jobs/results.py: one orjson document per period, names once per
+series), and the whole store is bounded in bytes (JOB_STORE_MAX_BYTES): past it, the
+finished jobs that finished first are evicted, and a poll of one is a 404 that says so.
+A poll renders only the page it returns, in a thread, so no result read blocks the loop.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import time
 import uuid
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,9 +29,13 @@ from typing import Any
 import structlog
 
 from .. import metrics
-from .base import JobStatus, assemble_status, count_results, job_meta, utc_now
+from .base import JobBackendUnavailable, JobStatus, assemble_status, count_results, effective_detail, job_meta, utc_now
 from .compute import solve_chunk
 from .models import Batch
+from .results import EMPTY_PAGE, JobGone, PageRequest, ResultCodec, first_error, page_fields, render_page, stored_size
+
+#: Most dropped job ids remembered, so that their 404 says why (evicted or expired) rather than "unknown".
+TOMBSTONES = 10_000
 
 log = structlog.get_logger(__name__)
 
@@ -34,10 +44,19 @@ log = structlog.get_logger(__name__)
 class _LocalJob:
     meta: dict[str, Any]
     expires_at: float
-    results: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    codec: ResultCodec
+    #: chunk index -> its periods in stored form (see jobs/results.py); counts and first error beside
+    results: dict[int, list[bytes]] = field(default_factory=dict)
+    counts: dict[int, dict[str, int]] = field(default_factory=dict)
+    errors: dict[int, dict[str, Any]] = field(default_factory=dict)
     workers: dict[int, str] = field(default_factory=dict)
     running: int = 0
+    size: int = 0  # bytes its stored results take (see results.stored_size)
     task: asyncio.Task[None] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.task is not None and self.task.done()
 
 
 class LocalJobQueue:
@@ -45,12 +64,26 @@ class LocalJobQueue:
 
     backend = "in-process"
 
-    def __init__(self, *, chunk_size: int, result_ttl_seconds: int, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        chunk_size: int,
+        result_ttl_seconds: int,
+        workers: int | None = None,
+        max_store_bytes: int = 256 * 1024 * 1024,
+        page_max_bytes: int = 4 * 1024 * 1024,
+    ) -> None:
         self._chunk_size = chunk_size
         self._ttl = result_ttl_seconds
         self._workers = (os.cpu_count() or 1) if workers is None else workers
+        self._max_store_bytes = max_store_bytes
+        self._page_max_bytes = page_max_bytes
         self._pool: Executor | None = None
         self._jobs: dict[str, _LocalJob] = {}
+        #: finished jobs in the order they finished: the first is the first evicted
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        #: dropped job id -> why (bounded), for a 404 that says so
+        self._gone: OrderedDict[str, str] = OrderedDict()
         #: Called with (job_id, chunk message, results) as each chunk finishes; services.py points
         #: it at the live feed so that /ws shows a job's plans (a failure there never fails the job).
         self.on_chunk_done: Callable[[str, dict[str, Any], list[dict[str, Any]]], Awaitable[None]] | None = None
@@ -74,18 +107,52 @@ class LocalJobQueue:
             self._pool = None
             pool.shutdown(wait=False, cancel_futures=False)
 
+    def _drop(self, job_id: str, why: str) -> None:
+        job = self._jobs.pop(job_id)
+        self._finished.pop(job_id, None)
+        self._gone[job_id] = why
+        while len(self._gone) > TOMBSTONES:
+            self._gone.popitem(last=False)
+        log.info("job.dropped", job_id=job_id, why=why.split(":")[0], bytes=job.size)
+
     def _prune(self) -> None:
         now = time.monotonic()
-        for job_id in [j for j, job in self._jobs.items() if job.expires_at <= now and (job.task is None or job.task.done())]:
-            del self._jobs[job_id]
+        for job_id in [j for j, job in self._jobs.items() if job.expires_at <= now and job.finished]:
+            self._drop(job_id, f"expired: results are kept {self._ttl} s (JOB_RESULT_TTL_SECONDS)")
+
+    def stored_bytes(self) -> int:
+        """Bytes every kept job's results take (what JOB_STORE_MAX_BYTES bounds)."""
+        return sum(job.size for job in self._jobs.values())
+
+    def _evict(self) -> None:
+        """Drop the jobs that finished first until the store is within its budget.
+
+        Running jobs are never evicted (their results are still coming): while they alone are
+        over the budget, submit refuses new jobs instead (see submit).
+        """
+        total = self.stored_bytes()
+        while total > self._max_store_bytes and self._finished:
+            job_id = next(iter(self._finished))
+            total -= self._jobs[job_id].size
+            self._drop(
+                job_id,
+                f"evicted: the in-process job store keeps at most {self._max_store_bytes} bytes of results "
+                "(JOB_STORE_MAX_BYTES) and drops the jobs that finished first; fetch results sooner, or use REDIS_URL",
+            )
 
     async def submit(self, batch: Batch, options: dict[str, Any]) -> str:
         self._prune()
+        self._evict()
+        if self.stored_bytes() >= self._max_store_bytes:
+            raise JobBackendUnavailable(
+                "the in-process job store is full of running jobs' results (JOB_STORE_MAX_BYTES); retry later"
+            )
         job_id = uuid.uuid4().hex
         chunks = batch.chunks(self._chunk_size)
         job = _LocalJob(
             meta=job_meta(batch.kind, batch.periods, len(chunks), self._chunk_size, options),
             expires_at=time.monotonic() + self._ttl,
+            codec=ResultCodec.for_job(batch.fleet, options),
         )
         self._jobs[job_id] = job
         job.task = asyncio.create_task(self._run(job_id, job, [c.to_message() for c in chunks], options))
@@ -126,38 +193,69 @@ class LocalJobQueue:
                     ]
                 finally:
                     job.running -= 1
-                job.results[message["index"]] = results
-                job.workers[message["index"]] = name
+                # Stored compact, encoded in a thread period by period (the loop runs in between).
+                stored = await asyncio.to_thread(job.codec.encode_chunk, results)
+                chunk = message["index"]
+                job.size += stored_size(stored) - stored_size(job.results.get(chunk, ()))
+                job.results[chunk] = stored
+                job.counts[chunk] = count_results(results)
+                error = first_error(results)
+                if error is not None:
+                    job.errors[chunk] = error
+                job.workers[chunk] = name
+                self._evict()
                 if self.on_chunk_done is not None:
                     try:
                         await self.on_chunk_done(job_id, message, results)
                     except Exception:  # noqa: BLE001 - the feed is a side channel
                         log.warning("job.chunk_publish_failed", job_id=job_id, exc_info=True)
 
-        await asyncio.gather(*(one(m) for m in messages))
-        job.meta["finished_at"] = utc_now()
-        failed = any(r.get("status") == "error" for chunk in job.results.values() for r in chunk)
+        try:
+            await asyncio.gather(*(one(m) for m in messages))
+        finally:
+            job.meta["finished_at"] = utc_now()
+            if job_id in self._jobs:
+                self._finished[job_id] = None
+                self._evict()
+        failed = bool(job.errors)
         metrics.job_state("failed" if failed else "done")  # the same rule as assemble_status
-        log.info("job.finished", job_id=job_id, backend=self.backend, periods=job.meta["periods"])
+        log.info("job.finished", job_id=job_id, backend=self.backend, periods=job.meta["periods"], bytes=job.size)
 
     async def status(
-        self, job_id: str, *, offset: int = 0, limit: int | None = None, detail: bool = True
+        self, job_id: str, *, offset: int = 0, limit: int = 0, detail: bool | None = None
     ) -> JobStatus | None:
         job = self._jobs.get(job_id)
         if job is None or job.expires_at <= time.monotonic():
+            why = self._gone.get(job_id)
+            if why is None and job is not None:
+                why = f"expired: results are kept {self._ttl} s (JOB_RESULT_TTL_SECONDS)"
+            if why is not None:
+                raise JobGone(f"job {job_id!r} is no longer kept: {why}")
             return None
-        finished = len(job.results) >= job.meta["chunks"]
-        ordered = [r for k in sorted(job.results) for r in job.results[k]] if finished else None
+        with_detail = effective_detail(job.meta, detail)
+        finished = len(job.counts) >= job.meta["chunks"]
+        page = None
+        if finished:
+            request = PageRequest(offset, limit, with_detail, self._page_max_bytes)
+            end = request.end(job.meta["periods"])
+            size = job.meta["chunk_size"]
+            items = [job.results[i // size][i % size] for i in range(offset, end)]
+            rendered = (
+                await asyncio.to_thread(
+                    render_page, items, job.codec.names, detail=with_detail, max_bytes=self._page_max_bytes
+                )
+                if items
+                else EMPTY_PAGE
+            )
+            page = page_fields(rendered, request, job.meta["periods"])
         return assemble_status(
             job_id,
             job.meta,
-            {k: count_results(v) for k, v in job.results.items()},
+            dict(job.counts),
             job.workers,
             job.running,
-            ordered,
-            offset=offset,
-            limit=limit,
-            detail=detail,
+            first_error=job.errors[min(job.errors)] if job.errors else None,
+            page=page,
         )
 
     async def health(self) -> dict[str, Any]:
@@ -168,6 +266,8 @@ class LocalJobQueue:
             "workers": self._workers or "thread",
             "jobs_active": active,
             "jobs_kept": len(self._jobs),
+            "store_bytes": self.stored_bytes(),
+            "store_max_bytes": self._max_store_bytes,
         }
 
     async def aclose(self) -> None:

@@ -3,24 +3,32 @@
 A job is one payload or a batch (a list of payloads, or one fleet with a series of loads
 and prices). The POST validates every period, hands the work to the job queue and
 answers 202 at once with the job's id and its `Location`; the GET answers the status and,
-once every period is solved, the plans in period order. Whether chunks run in this
-process or on Celery workers elsewhere, both routes behave the same.
+once every period is solved, one page of the plans in period order (JOB_RESULTS_DEFAULT_LIMIT
+periods unless `limit` says otherwise, at most JOB_RESULTS_MAX_LIMIT, and at most
+JOB_RESULTS_MAX_PAGE_BYTES of JSON). Whether chunks run in this process or on Celery
+workers elsewhere, both routes behave the same.
+
+The answer is serialized in a thread: a page is bounded, but even a bounded page of a
+large fleet takes milliseconds to encode, which the event loop must not wait for.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import anyio.to_thread
+import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter
 
 from merit_order.api.errors import error_response
 from merit_order.api.schemas import ErrorBody
 from merit_order.jobs import JobBackendUnavailable, JobSubmission
 from merit_order.jobs.models import parse_submission
-from merit_order.validation import decode_json
+from merit_order.jobs.results import JobGone, ResultsNotKept
+from merit_order.validation import FieldError, decode_json
 
 router = APIRouter(tags=["jobs"])
 
@@ -138,6 +146,13 @@ async def submit_job(
         bool | None,
         Query(description="Let wind parks run below their available power (default: the service's setting)."),
     ] = None,
+    detail: Annotated[
+        bool,
+        Query(
+            description="Keep each plan's detail document (costs per plant) with the results. Off by default: "
+            "the detail is several times the plan, and a job keeps its results a day."
+        ),
+    ] = False,
 ) -> JSONResponse:
     """Validate every period now (a 422 names the period and field), solve them later.
 
@@ -157,6 +172,7 @@ async def submit_job(
         "wind_curtailment": settings.wind_curtailment if wind_curtailment is None else wind_curtailment,
         "gas_co2_t_per_mwh": cost_model.gas_co2_t_per_mwh,
         "kerosine_co2_t_per_mwh": cost_model.kerosine_co2_t_per_mwh,
+        "detail": detail,
     }
     try:
         job_id = await queue.submit(batch, options)
@@ -173,15 +189,25 @@ async def submit_job(
 @router.get(
     "/productionplan/jobs/{job_id}",
     name="get_job",
-    summary="A job's status and, when done, its plans in period order",
+    summary="A job's status and, when done, a page of its plans in period order",
     responses={
         200: {
-            "description": "status: queued | running | done | failed. `results` (when done or failed) holds one "
-            "entry per period, in order: status ok (plan: the challenge's list; detail: costs per plant), "
-            "infeasible (reason, nearest loads) or error (reason)."
+            "description": "status: queued | running | done | failed. Once done or failed, `results` holds one "
+            "page of periods, in order: status ok (plan: the challenge's list; detail, if the job was submitted "
+            "with detail=true: costs per plant), infeasible (reason, nearest loads) or error (reason). "
+            "`results_page` says the page's offset, limit, count, the total and `next` (the next page's URL, "
+            "null on the last page); a `Link: <...>; rel=\"next\"` header says the same."
         },
-        404: {"model": ErrorBody, "description": "No such job (or its results expired, after a day)."},
-        422: {"model": ErrorBody, "description": "A query parameter is invalid (offset < 0, limit < 1)."},
+        404: {
+            "model": ErrorBody,
+            "description": "No such job, or no longer kept: expired after JOB_RESULT_TTL_SECONDS, or evicted from "
+            "the in-process store (JOB_STORE_MAX_BYTES); the detail says which when it is known.",
+        },
+        422: {
+            "model": ErrorBody,
+            "description": "A query parameter is invalid (offset < 0, limit < 0 or over JOB_RESULTS_MAX_LIMIT), or "
+            "detail=true for a job submitted without it.",
+        },
         503: {"model": ErrorBody, "description": "The job store (Redis) is unavailable; retry later."},
     },
 )
@@ -189,15 +215,44 @@ async def get_job(
     request: Request,
     job_id: str,
     offset: Annotated[int, Query(ge=0, description="First period of the results page.")] = 0,
-    limit: Annotated[int | None, Query(ge=1, description="Periods in the results page (default: all).")] = None,
-    detail: Annotated[bool, Query(description="Include each plan's detail document (costs per plant).")] = True,
-) -> JSONResponse:
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description="Periods in the results page (default JOB_RESULTS_DEFAULT_LIMIT, at most "
+            "JOB_RESULTS_MAX_LIMIT; 0: the status only, no results read).",
+        ),
+    ] = None,
+    detail: Annotated[
+        bool | None,
+        Query(description="Include each plan's detail document (default: as the job was submitted; false drops it)."),
+    ] = None,
+) -> Response:
+    settings = _settings(request)
     queue = _queue(request)
+    if limit is None:
+        limit = settings.job_results_default_limit
+    elif limit > settings.job_results_max_limit:
+        message = f"limit is at most {settings.job_results_max_limit} (JOB_RESULTS_MAX_LIMIT): page with offset"
+        return error_response(request, 422, {"detail": message, "errors": [FieldError("limit", message).as_dict()]})
     try:
         status = await queue.status(job_id, offset=offset, limit=limit, detail=detail)
     except JobBackendUnavailable as error:
         return _unavailable(request, error)
+    except JobGone as error:
+        raise HTTPException(status_code=404, detail=str(error)) from None
+    except ResultsNotKept as error:
+        return error_response(request, 422, {"detail": str(error), "errors": [FieldError("detail", str(error)).as_dict()]})
     if status is None:
         raise HTTPException(status_code=404, detail=f"no job {job_id!r} (unknown, or its results expired)")
     headers = {} if status["status"] in ("done", "failed") else {"Retry-After": "1"}
-    return JSONResponse(status, headers=headers)
+    page = status.get("results_page")
+    if page is not None:
+        next_offset = page.pop("next_offset")
+        page["next"] = None
+        if next_offset is not None:
+            query = {"offset": next_offset, "limit": limit, **({} if detail is None else {"detail": str(detail).lower()})}
+            page["next"] = f"{request.url.path}?{urlencode(query)}"
+            headers["Link"] = f'<{page["next"]}>; rel="next"'
+    body = await anyio.to_thread.run_sync(orjson.dumps, status)
+    return Response(body, media_type="application/json", headers=headers)
