@@ -34,6 +34,7 @@ def no_solving(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
         raise AssertionError("compute_plan was called for a request that should have been refused first")
 
     monkeypatch.setattr(planning, "compute_plan", forbidden)
+    monkeypatch.setattr(planning, "prepare_plan", forbidden)  # the way in for fleets over SMALL_FLEET
     return calls
 
 
@@ -90,13 +91,22 @@ def test_too_large_body_is_refused_before_parsing(
 def test_a_solve_over_the_budget_is_a_503_with_a_clear_message(
     app_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = planning.compute_plan
+    real = planning.prepare_plan
 
-    def slow(*args: Any, **kwargs: Any) -> Any:  # a stand-in for a pathological fleet
-        time.sleep(1.5)
-        return real(*args, **kwargs)
+    class Stalled:
+        """A stand-in for a solve that never checks its cancellation (the route must not wait on it)."""
 
-    monkeypatch.setattr(planning, "compute_plan", slow)
+        cells = 10  # a light table: the shared thread pool's path
+        instant = False
+
+        def __init__(self, prepared: Any) -> None:
+            self.prepared = prepared
+
+        def finish(self, control: Any = None) -> Any:
+            time.sleep(1.5)
+            return self.prepared.finish()
+
+    monkeypatch.setattr(planning, "prepare_plan", lambda *a, **k: Stalled(real(*a, **k)))
     monkeypatch.setattr(planning, "solves_instantly", lambda request: False)  # as a large fleet would be
     client = app_client(solve_timeout_seconds=0.2, cache_enabled=False)
     before = SOLVE_BUDGET_EXCEEDED._value.get()

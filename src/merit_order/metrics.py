@@ -11,7 +11,7 @@ Series (all prefixed `merit_order_`):
   that a scanner probing random URLs cannot grow the number of series: anything no route
   matches is counted as route="<unmatched>".
 * `solve_duration_seconds{outcome}`: time in the calculator per plan (ok, infeasible,
-  too_large, error), measured around compute_plan itself, not the HTTP request.
+  too_large, cancelled, error), measured around compute_plan itself, not the HTTP request.
 * `cache_lookups_total{result}`: hit, miss, error.
 * `jobs_total{state}`: jobs queued, and finished (done or failed) where they ran in this
   process (the in-process executor; Celery workers run elsewhere).
@@ -52,7 +52,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from merit_order.calculator.errors import InfeasibleLoad, ProblemTooLarge
+from merit_order.calculator.errors import InfeasibleLoad, ProblemTooLarge, SolveCancelled
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _CLUSTER_READ_TIMEOUT_S = 2.0  # a scrape must not hang on a half-dead Redis
@@ -76,13 +76,18 @@ HTTP_LATENCY = Histogram(
 )
 SOLVE_SECONDS = Histogram(
     "merit_order_solve_duration_seconds",
-    "Time spent in the calculator for one plan, by outcome (ok, infeasible, too_large, error).",
+    "Time spent in the calculator for one plan, by outcome (ok, infeasible, too_large, cancelled, error).",
     ["outcome"],
     buckets=_SOLVE_BUCKETS,
 )
 SOLVE_BUDGET_EXCEEDED = Counter(
     "merit_order_solve_budget_exceeded_total",
     "Requests answered 503 because their solve took longer than SOLVE_TIMEOUT_SECONDS.",
+)
+SOLVE_REFUSED = Counter(
+    "merit_order_solve_refused_total",
+    "Heavy solves refused at once (503 + Retry-After) because MAX_HEAVY_SOLVES or "
+    "MAX_SOLVE_CELLS_IN_FLIGHT was reached (see solve_budget.py).",
 )
 CACHE_LOOKUPS = Counter(
     "merit_order_cache_lookups_total",
@@ -113,7 +118,7 @@ REDIS_RECONNECTS = Counter(
     "Times the Redis pub/sub listener lost its connection and started again.",
 )
 
-SolveOutcome = Literal["ok", "infeasible", "too_large", "error"]
+SolveOutcome = Literal["ok", "infeasible", "too_large", "cancelled", "error"]
 CacheResult = Literal["hit", "miss", "error"]
 JobState = Literal["queued", "running", "done", "failed"]
 
@@ -155,6 +160,8 @@ class time_solve:
                 outcome = "infeasible"
             elif issubclass(kind, ProblemTooLarge):
                 outcome = "too_large"
+            elif issubclass(kind, SolveCancelled):  # its deadline passed, or nobody waited any more
+                outcome = "cancelled"
             else:
                 outcome = "error"
         _child(SOLVE_SECONDS, outcome).observe(time.perf_counter() - self._started)
@@ -172,6 +179,11 @@ def job_state(state: JobState) -> None:
 
 def solve_budget_exceeded() -> None:
     SOLVE_BUDGET_EXCEEDED.inc()
+
+
+def solve_refused() -> None:
+    """A heavy solve refused by the admission budget."""
+    SOLVE_REFUSED.inc()
 
 
 # --------------------------------------------------------------------------------------

@@ -3,22 +3,31 @@
 Web-free on purpose (no FastAPI import): the job workers import `plan_document` from here
 so that a job's plan and the sync route's answer are the same document, byte for byte.
 
-The calculator is pure CPU (microseconds to a few milliseconds, bounded by the request
-limits), so it runs in a worker thread: the event loop keeps serving other requests,
-health checks and websockets meanwhile.
+The calculator is pure CPU. Most plans take microseconds and are answered on the event
+loop; a plan that needs the calculator's table is first sized there (prepare_plan), then
+built in a thread under the admission budget and cancellation of solve_budget.py, so that
+the event loop keeps serving other requests, health checks and websockets meanwhile and a
+request answered 503 stops costing anything.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import anyio.to_thread
 import structlog
 
 from merit_order import metrics
 from merit_order.broadcast import plan_message
 from merit_order.cache import plan_cache_key
-from merit_order.calculator import Plan, ProductionPlanRequest, compute_plan, solves_instantly
+from merit_order.calculator import (
+    Plan,
+    ProblemTooLarge,
+    ProductionPlanRequest,
+    compute_plan,
+    prepare_plan,
+    solves_instantly,
+)
+from merit_order.solve_budget import SolveTimedOut, budget_for, finish_heavy, finish_light
 from merit_order.services import Services
 from merit_order.settings import Settings
 
@@ -121,7 +130,7 @@ async def plan_request(
     if solves_instantly(request):  # a thread hand-off would cost more than the solve itself
         plan = _compute(request, cost_model, wind_curtailment)
     else:
-        plan = await _compute_within_budget(request, cost_model, wind_curtailment, settings.solve_timeout_seconds)
+        plan = await _compute_within_budget(request, cost_model, wind_curtailment, settings)
     answer = PlanAnswer(plan=plan)
     if key is not None:
         try:
@@ -144,23 +153,33 @@ class SolveBudgetExceeded(Exception):
 
 
 async def _compute_within_budget(
-    request: ProductionPlanRequest, cost_model: Any, wind_curtailment: bool, budget_s: float
+    request: ProductionPlanRequest, cost_model: Any, wind_curtailment: bool, settings: Settings
 ) -> Plan:
-    """compute_plan in a worker thread, waited for at most `budget_s` seconds.
+    """The plan, sized first: answered here if no table is needed, else admitted and solved in a thread.
 
-    A thread cannot be killed: past the budget the request is answered at once and the
-    thread is abandoned to finish on its own (the calculator's work limit, ProblemTooLarge,
-    bounds how long that can be). The budget mostly guards against a saturated thread pool
-    (requests queued behind others), where waiting longer only makes the backlog worse.
+    prepare_plan runs on the event loop (linear in the fleet, like the validation before
+    it): it answers most fleets outright and gives the table's size to the rest, so that a
+    request over the work limit is a 422 and one over the heavy-solve budget a 503 before
+    any thread or table exists. A table solve is cancelled once nobody waits for it
+    (SOLVE_TIMEOUT_SECONDS, or the client gone): see solve_budget.py.
     """
+    budget_s = settings.solve_timeout_seconds
     try:
-        with anyio.fail_after(budget_s):
-            return await anyio.to_thread.run_sync(
-                _compute, request, cost_model, wind_curtailment, abandon_on_cancel=True
-            )
-    except TimeoutError:
+        prepared = prepare_plan(request, cost_model=cost_model, wind_curtailment=wind_curtailment)
+    except ProblemTooLarge:
+        with metrics.time_solve():  # counted as a solve refused as too large, as when it was found in the thread
+            raise
+    if prepared.instant:
+        with metrics.time_solve():
+            return prepared.finish()
+    budget = budget_for(settings)
+    try:
+        if budget.is_heavy(prepared.cells):
+            return await finish_heavy(prepared, budget, budget_s)
+        return await finish_light(prepared, budget, budget_s)
+    except SolveTimedOut:
         metrics.solve_budget_exceeded()
-        log.warning("solve_budget_exceeded", budget_s=budget_s, plants=len(request.powerplants))
+        log.warning("solve_budget_exceeded", budget_s=budget_s, plants=len(request.powerplants), cells=prepared.cells)
         raise SolveBudgetExceeded(budget_s) from None
 
 

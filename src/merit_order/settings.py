@@ -182,6 +182,26 @@ class Settings(BaseSettings):
         description="Most seconds POST /productionplan waits for one solve; past it the request is answered "
         "503 (the limits keep real solves far below it: milliseconds).",
     )
+    # Admission of heavy solves (solve_budget.py, docs/operations.md): a solve whose table has at
+    # least HEAVY_SOLVE_CELLS cells needs a slot and its cells from this process's budget, or is
+    # refused at once (503 + Retry-After). Cells are the unit of both work and memory: 8 bytes
+    # each, ~10 million filled per second per core.
+    heavy_solve_cells: Annotated[int, Field(ge=1)] = Field(
+        1_000_000,
+        description="Table cells from which a solve counts as heavy (~8 MB, ~0.1 s). Realistic fleets stay "
+        "well below it; lighter solves run in the shared thread pool without admission.",
+    )
+    max_heavy_solves: Annotated[int | None, Field(ge=1, le=256)] = Field(
+        None,
+        description="Most heavy solves running at once in one API process; more are refused at once with 503 "
+        "and Retry-After. Unset = half the cores (at least 1), leaving the rest to light requests.",
+    )
+    max_solve_cells_in_flight: Annotated[int, Field(ge=1)] = Field(
+        60_000_000,
+        description="Most table cells the heavy solves of one API process may hold together (8 bytes each: "
+        "60 M = ~480 MB). A solve that would pass it is refused with 503 + Retry-After; one that alone "
+        "exceeds it is a 422, like the calculator's own limit (30 M cells).",
+    )
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics on /metrics.")
 
     @model_validator(mode="after")

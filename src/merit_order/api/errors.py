@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from merit_order.api.middleware import request_id_of
 from merit_order.calculator import InfeasibleLoad, ProblemTooLarge
 from merit_order.planning import SolveBudgetExceeded
+from merit_order.solve_budget import SolveRefused
 from merit_order.validation import FieldError, PayloadError, summarise, translate_errors
 
 
@@ -54,6 +55,11 @@ def _solve_budget_exceeded(exc: SolveBudgetExceeded) -> ErrorAnswer:
     return 503, {"detail": str(exc), "errors": []}, {"Retry-After": "1"}
 
 
+def _solve_refused(exc: SolveRefused) -> ErrorAnswer:
+    """The heavy-solve budget is full: a 503 at once, Retry-After when the first solve in flight should end."""
+    return 503, {"detail": str(exc), "errors": []}, {"Retry-After": str(exc.retry_after_s)}
+
+
 #: The errors of planning, whichever way the request reached the planner (FastAPI's handlers
 #: or the direct route of api/direct.py): one table, so both answer with the same words.
 PLANNING_ERRORS: dict[type[Exception], Callable[[Any], ErrorAnswer]] = {
@@ -61,6 +67,7 @@ PLANNING_ERRORS: dict[type[Exception], Callable[[Any], ErrorAnswer]] = {
     InfeasibleLoad: _infeasible_load,
     ProblemTooLarge: _problem_too_large,
     SolveBudgetExceeded: _solve_budget_exceeded,
+    SolveRefused: _solve_refused,
 }
 
 

@@ -7,12 +7,13 @@
 
 from __future__ import annotations
 
+from .control import SolveControl
 from .costs import CostModel
-from .errors import InfeasibleLoad, ProblemTooLarge
+from .errors import InfeasibleLoad, ProblemTooLarge, SolveCancelled
 from .fleet import Unit, build_units
 from .plan import Plan, PlanEntry
 from .schema import Fuels, PlantType, PowerPlant, ProductionPlanRequest
-from .solver import SMALL_FLEET, solve_units
+from .solver import SMALL_FLEET, Solve, prepare, solve_units
 
 __all__ = [
     "CostModel",
@@ -22,11 +23,15 @@ __all__ = [
     "PlanEntry",
     "PlantType",
     "PowerPlant",
+    "PreparedPlan",
     "ProblemTooLarge",
     "ProductionPlanRequest",
+    "SolveCancelled",
+    "SolveControl",
     "Unit",
     "build_units",
     "compute_plan",
+    "prepare_plan",
     "solve_units",
     "solves_instantly",
 ]
@@ -54,3 +59,46 @@ def compute_plan(
     units = build_units(request, cost_model, wind_curtailment)
     p_tenths = solve_units(units, request.load_tenths)
     return Plan.from_units(request.load_tenths, units, p_tenths)
+
+
+class PreparedPlan:
+    """A request whose solve is prepared (see solver.Solve): its size known, its table not yet built.
+
+    `cells` (0 when no table is needed) and `instant` let a server decide where to run
+    `finish` and whether to admit it at all, before it costs anything.
+    """
+
+    __slots__ = ("_solve", "_units", "load_tenths")
+
+    def __init__(self, load_tenths: int, units: list[Unit], solve: Solve) -> None:
+        self.load_tenths = load_tenths
+        self._units = units
+        self._solve = solve
+
+    @property
+    def cells(self) -> int:
+        """Table cells the solve will build (8 bytes each); 0 when it needs no table."""
+        return self._solve.cells
+
+    @property
+    def instant(self) -> bool:
+        """True when finish() is a few microseconds of pure Python (see solver.Solve.instant)."""
+        return self._solve.instant
+
+    def finish(self, control: SolveControl | None = None) -> Plan:
+        """The plan (raises InfeasibleLoad, ProblemTooLarge, or SolveCancelled when `control` says stop)."""
+        p_tenths = self._solve.run(control)
+        return Plan.from_units(self.load_tenths, self._units, p_tenths)
+
+
+def prepare_plan(
+    request: ProductionPlanRequest,
+    cost_model: CostModel = _DEFAULT_COSTS,
+    wind_curtailment: bool = False,
+) -> PreparedPlan:
+    """compute_plan's cheap half: the units, the merit-order shortcuts and the table's size.
+
+    Raises ProblemTooLarge at once when the table would exceed the work limit.
+    """
+    units = build_units(request, cost_model, wind_curtailment)
+    return PreparedPlan(request.load_tenths, units, prepare(units, request.load_tenths))

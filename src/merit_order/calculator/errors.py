@@ -39,3 +39,12 @@ class ProblemTooLarge(ValueError):
             f"this fleet and load would need {cells:,} table cells to prove the cheapest plan, "
             f"above the limit of {limit:,}; split the fleet or lower the load"
         )
+
+
+class SolveCancelled(Exception):
+    """The caller asked the solve to stop (its SolveControl was cancelled or its deadline passed).
+
+    Not a ValueError: nothing is wrong with the request, its answer was just no longer wanted
+    (the server answered 503 already, or is shutting down). Raised from the solver's loops so
+    that the thread stops within one table column and its tables are freed at once.
+    """

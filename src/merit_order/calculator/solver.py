@@ -24,6 +24,13 @@ costs are linear, the total must equal the load. Three stages, each exact:
 
 When no upper bound is known the interval level is widened geometrically until a plan is
 found; infeasibility is settled beforehand by the reachable-set bitset of feasibility.py.
+
+A solve comes in two halves (`prepare`, then `Solve.run`) because a server must know what a
+solve will cost before it spends anything on it: stages 1 and 2 and the size of stage 3's
+table (its admissible intervals) take microseconds to a millisecond, while the table itself
+can take seconds and hundreds of MB. `prepare` does the cheap half and reports `cells`;
+`run` builds the table, checking a SolveControl once per column so that it can be stopped.
+`solve_units` does both at once, as before.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .control import SolveControl
 from .errors import InfeasibleLoad, ProblemTooLarge
 from .feasibility import nearest_feasible
 from .fleet import Unit
@@ -53,29 +61,82 @@ SMALL_FLEET = 8
 MAX_TABLE_CELLS = 30_000_000
 
 
-def solve_units(units: Sequence[Unit], load: int) -> list[int]:
+def solve_units(units: Sequence[Unit], load: int, control: SolveControl | None = None) -> list[int]:
     """Tenths of a MW for each unit (same order as `units`, which must be in merit order).
 
-    Raises InfeasibleLoad when no plan produces exactly `load` tenths.
+    Raises InfeasibleLoad when no plan produces exactly `load` tenths, ProblemTooLarge over
+    the work limit, SolveCancelled when `control` says stop.
+    """
+    return prepare(units, load).run(control)
+
+
+class Solve:
+    """A solve with its cheap half done: the answer if that was enough, else the table's size.
+
+    `cells` is the number of table cells stage 3 will build (0 when it builds none); a
+    caller uses it to decide whether, where and when to run the rest. When the repaired
+    greedy finds no plan the table is widened pass after pass, and `cells` is only the first
+    pass's size (each later pass is announced through SolveControl.admit).
+    """
+
+    __slots__ = ("_exact", "_fleet", "_live", "_load", "_over_capacity", "_plan", "_units", "cells")
+
+    def __init__(self, units: Sequence[Unit], load: int, live: list[int], fleet: list[Unit]) -> None:
+        self._units = units
+        self._load = load
+        self._live = live
+        self._fleet = fleet
+        self._plan: list[int] | None = None  # the live units' plan, once known
+        self._exact: _Exact | None = None
+        self._over_capacity = False
+        self.cells = 0
+
+    @property
+    def instant(self) -> bool:
+        """True when run() is pure Python over at most SMALL_FLEET live units (or nothing at all):
+        well under a millisecond, so not worth a thread hand-off."""
+        return not self._over_capacity and self._exact is None
+
+    def run(self, control: SolveControl | None = None) -> list[int]:
+        """Tenths of a MW for each unit, in the order of the units given to prepare()."""
+        fleet, load = self._fleet, self._load
+        if self._over_capacity:
+            below, _ = nearest_feasible(self._units, load)
+            raise InfeasibleLoad(load / 10, _mw(below), None)
+        plan = self._plan
+        if plan is None:
+            plan = _enumerate(fleet, load) if self._exact is None else _run_exact(fleet, load, self._exact, control)
+        p_all = [0] * len(self._units)
+        for i, p in zip(self._live, plan, strict=True):
+            p_all[i] = p
+        return p_all
+
+
+def prepare(units: Sequence[Unit], load: int) -> Solve:
+    """Stages 1 and 2 and the size of stage 3 (see Solve); raises ProblemTooLarge up front.
+
+    Never builds a table nor the reachable-set bitset (both are run()'s): what it does is
+    linear in the fleet plus a bisection over it, so that a server can do it on its event loop.
     """
     if load < 0:
         raise ValueError("load must be >= 0")
     live = [i for i, u in enumerate(units) if u.hi > 0]  # units that cannot run stay at 0
-    p_all = [0] * len(units)
-    if load == 0:
-        return p_all
-    capacity = sum(units[i].hi for i in live)
-    if load > capacity:
-        below, _ = nearest_feasible(units, load)
-        raise InfeasibleLoad(load / 10, _mw(below), None)
     fleet = [units[i] for i in live]
-
+    solve = Solve(units, load, live, fleet)
+    if load == 0:
+        solve._plan = [0] * len(fleet)
+        return solve
+    capacity = sum(u.hi for u in fleet)
+    if load > capacity:
+        solve._over_capacity = True
+        return solve
     plan = _relaxation_fill(fleet, load)
-    if not _obeys_rules(fleet, plan):
-        plan = _enumerate(fleet, load) if len(fleet) <= SMALL_FLEET else _exact(fleet, load)
-    for i, p in zip(live, plan, strict=True):
-        p_all[i] = p
-    return p_all
+    if _obeys_rules(fleet, plan):
+        solve._plan = plan
+    elif len(fleet) > SMALL_FLEET:
+        solve._exact = _prepare_exact(fleet, load)
+        solve.cells = solve._exact.cells
+    return solve
 
 
 def _mw(tenths: int | None) -> float | None:
@@ -183,19 +244,50 @@ def _enumerate(fleet: Sequence[Unit], load: int) -> list[int]:
     return max(plan for cost, plan in found if cost <= limit)
 
 
-def _exact(fleet: Sequence[Unit], load: int) -> list[int]:
-    """The pruned dynamic program of stage 3, with the tie rule applied on the way out."""
+class _Exact:
+    """Stage 3 before its table: the merit-order fill's cumulative figures and the first pass's windows."""
+
+    __slots__ = ("bounded", "cells", "cum_cap", "cum_cost", "relaxed", "room", "start", "width")
+
+    def __init__(self, cum_cap: np.ndarray, cum_cost: np.ndarray, relaxed: float, room: float, bounded: bool) -> None:
+        self.cum_cap = cum_cap
+        self.cum_cost = cum_cost
+        self.relaxed = relaxed
+        self.room = room
+        self.bounded = bounded  # room comes from a feasible plan's cost (one exact pass)
+        self.start = np.empty(0, dtype=np.int64)
+        self.width = np.empty(0, dtype=np.int64)
+        self.cells = 0
+
+
+def _prepare_exact(fleet: Sequence[Unit], load: int) -> _Exact:
+    """The bound of stage 2 and the admissible windows it gives; ProblemTooLarge if over the limit.
+
+    Without a bound (the greedy found no plan) the limit is left to run(): the request may
+    be infeasible, which the bitset settles there and which is the better answer.
+    """
     hi = np.array([u.hi for u in fleet], dtype=np.int64)
     cost = np.array([u.cost for u in fleet], dtype=np.float64)
     cum_cap = np.concatenate(([0], np.cumsum(hi)))
     cum_cost = np.concatenate(([0.0], np.cumsum(cost * hi)))
     relaxed = float(np.interp(load, cum_cap, cum_cost))
-
     guess = _repaired_greedy(fleet, load)
     if guess is not None:
-        bound = _cost(fleet, guess)
-        tables = _tables(fleet, load, cum_cap, cum_cost, _room(bound, relaxed))
-        return _read_plan(fleet, load, tables)
+        prep = _Exact(cum_cap, cum_cost, relaxed, _room(_cost(fleet, guess), relaxed), bounded=True)
+    else:
+        prep = _Exact(cum_cap, cum_cost, relaxed, max(1.0, abs(relaxed)) * 1e-3, bounded=False)
+    prep.start, prep.width = _windows(load, cum_cap, cum_cost, prep.room)
+    prep.cells = _cells(prep.width)
+    if prep.bounded and prep.cells > MAX_TABLE_CELLS:
+        raise ProblemTooLarge(prep.cells, MAX_TABLE_CELLS)
+    return prep
+
+
+def _run_exact(fleet: Sequence[Unit], load: int, prep: _Exact, control: SolveControl | None) -> list[int]:
+    """The pruned dynamic program of stage 3, with the tie rule applied on the way out."""
+    if prep.bounded:
+        tables = _tables(fleet, prep.start, prep.width, control)
+        return _read_plan(fleet, load, tables, control)
 
     below, above = nearest_feasible(fleet, load)
     if below != load:
@@ -203,16 +295,27 @@ def _exact(fleet: Sequence[Unit], load: int) -> list[int]:
     # Feasible, but the heuristic found no plan: widen the admitted gap until the DP finds one.
     # A plan found with gap `room` is only proven optimal if it costs at most relaxed + room
     # (a cheaper plan could hide among the states pruned at that level); otherwise its cost is
-    # now a true upper bound, and one more pass at that level is exact.
-    room = max(1.0, abs(relaxed)) * 1e-3
+    # now a true upper bound, and one more pass at that level is exact. Each pass drops the
+    # previous one's tables before building its own, so that two never coexist.
+    cum_cap, cum_cost, relaxed, room = prep.cum_cap, prep.cum_cost, prep.relaxed, prep.room
+    start, width = prep.start, prep.width
     while True:
-        tables = _tables(fleet, load, cum_cap, cum_cost, room)
+        tables: _Tables | None = _tables(fleet, start, width, control)
         found = float(tables.values[0][0])
         if np.isfinite(found):
             if found > relaxed + room:
-                tables = _tables(fleet, load, cum_cap, cum_cost, _room(found, relaxed))
-            return _read_plan(fleet, load, tables)
+                tables = None
+                start, width = _windows(load, cum_cap, cum_cost, _room(found, relaxed))
+                tables = _tables(fleet, start, width, control)
+            return _read_plan(fleet, load, tables, control)
+        tables = None
         room = _INF if room > abs(relaxed) * 1e3 + 1e6 else room * 16
+        start, width = _windows(load, cum_cap, cum_cost, room)
+
+
+def _cells(width: np.ndarray) -> int:
+    """Cells of the tables over these windows (each window holds width + 1 values)."""
+    return int(width.sum()) + len(width)
 
 
 def _room(bound: float, relaxed: float) -> float:
@@ -271,20 +374,27 @@ def _windows(load: int, cum_cap: np.ndarray, cum_cost: np.ndarray, room: float) 
     return start, ok
 
 
-def _tables(
-    fleet: Sequence[Unit], load: int, cum_cap: np.ndarray, cum_cost: np.ndarray, room: float
-) -> _Tables:
-    """Fill G_k backwards from G_n = {0: 0}, only inside each k's admissible window."""
+def _tables(fleet: Sequence[Unit], start: np.ndarray, width: np.ndarray, control: SolveControl | None) -> _Tables:
+    """Fill G_k backwards from G_n = {0: 0}, only inside each k's admissible window (see _windows).
+
+    `control` is checked once per column: a column is at most a few windows of at most
+    MAX_LOAD tenths, tens of milliseconds, so a cancelled solve stops that soon and, the
+    columns being local to this frame, its memory goes with it.
+    """
     n = len(fleet)
-    start, width = _windows(load, cum_cap, cum_cost, room)
-    cells = int(width.sum()) + len(width)
+    cells = _cells(width)
     if cells > MAX_TABLE_CELLS:
         raise ProblemTooLarge(cells, MAX_TABLE_CELLS)
+    if control is not None:
+        control.admit(cells)
+        control.check()
     starts = [int(s) for s in start]
     ends = [int(s + w) for s, w in zip(start, width)]
     values: list[np.ndarray] = [np.empty(0)] * (n + 1)
     values[n] = np.zeros(ends[n] - starts[n] + 1)
     for k in range(n - 1, -1, -1):
+        if control is not None:
+            control.check()
         u = fleet[k]
         a0, b0, a1, b1 = starts[k], ends[k], starts[k + 1], ends[k + 1]
         nxt = values[k + 1]
@@ -353,7 +463,7 @@ def _window_min(h: np.ndarray, s0: int, count: int, w: int) -> np.ndarray:
     return np.minimum(suf[j0 : j0 + count], pre[j0 + w - 1 : j0 + w - 1 + count])
 
 
-def _read_plan(fleet: Sequence[Unit], load: int, tables: _Tables) -> list[int]:
+def _read_plan(fleet: Sequence[Unit], load: int, tables: _Tables, control: SolveControl | None) -> list[int]:
     """Walk the merit order forwards, giving each unit the most that still allows an optimal plan."""
     best = float(tables.values[0][load - tables.start[0]])
     if not np.isfinite(best):  # pragma: no cover - callers only read tables that hold a plan
@@ -363,6 +473,8 @@ def _read_plan(fleet: Sequence[Unit], load: int, tables: _Tables) -> list[int]:
     left = load
     spent = 0.0
     for k, u in enumerate(fleet):
+        if control is not None:
+            control.check()
         nxt = tables.values[k + 1]
         a1 = tables.start[k + 1]
         b1 = a1 + len(nxt) - 1
