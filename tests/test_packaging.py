@@ -410,7 +410,10 @@ def test_nginx_proxy_config_forwards_http_and_websockets(tmp_path: Path) -> None
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert json.load(response) == expected
-        with connect(f"ws://127.0.0.1:{proxy_port}/ws", open_timeout=10) as ws:
+        # As the /monitor page served through the proxy opens it: /ws checks the Origin against the
+        # Host, so the proxy must forward the Host with its port ($http_host, not $host).
+        page_origin = f"http://127.0.0.1:{proxy_port}"
+        with connect(f"ws://127.0.0.1:{proxy_port}/ws", origin=page_origin, open_timeout=10) as ws:  # type: ignore[arg-type]
             hello = json.loads(ws.recv(timeout=10))
             assert hello["type"] == "hello"
             with urllib.request.urlopen(request, timeout=10):
