@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import numpy as np
+from numba import njit
 
 Payload = TypeVar("Payload")
 
@@ -45,16 +46,57 @@ class _Cut:
     idle: int = 0  # iterations in a row with zero weight in the master
 
 
+@njit(cache=True)
 def project_simplex(v: np.ndarray) -> np.ndarray:
     """Euclidean projection onto {a >= 0, sum a = 1} (sort-based, exact)."""
     n = v.shape[0]
     u = np.sort(v)[::-1]
-    css = np.cumsum(u) - 1.0
-    ind = np.arange(1, n + 1)
-    cond = u - css / ind > 0
-    rho = ind[cond][-1]
-    theta = css[cond][-1] / rho
+    css = 0.0
+    theta = 0.0
+    for i in range(n):
+        css += u[i]
+        candidate = (css - 1.0) / (i + 1)
+        if u[i] - candidate > 0:
+            theta = candidate
     return np.maximum(v - theta, 0.0)
+
+
+@njit(cache=True)
+def _fista_simplex(
+    grads: np.ndarray,
+    consts: np.ndarray,
+    centre: np.ndarray,
+    nonnegative: np.ndarray,
+    t: float,
+    alpha: np.ndarray,
+    step: float,
+    iterations: int,
+    tolerance: float,
+) -> np.ndarray:
+    """min over the simplex of h(alpha) (see the module doc) by accelerated projected gradient.
+
+    Compiled: the master is solved at every bundle step, and in plain numpy its few hundred
+    small vector steps cost more than the unit DPs of a small fleet (measured: 80 % of a
+    5-unit solve). Here they cost a few milliseconds.
+    """
+    y = alpha.copy()
+    momentum = 1.0
+    n = centre.shape[0]
+    for _ in range(iterations):
+        x = centre + t * (grads.T @ y)
+        for j in range(n):
+            if nonnegative[j] and x[j] < 0.0:
+                x[j] = 0.0
+        grad_h = consts + grads @ x
+        new_alpha = project_simplex(y - step * grad_h)
+        new_momentum = (1.0 + np.sqrt(1.0 + 4.0 * momentum * momentum)) / 2.0
+        y = new_alpha + ((momentum - 1.0) / new_momentum) * (new_alpha - alpha)
+        change = np.max(np.abs(new_alpha - alpha))
+        alpha = new_alpha
+        momentum = new_momentum
+        if change < tolerance:
+            break
+    return alpha
 
 
 @dataclass
@@ -95,6 +137,7 @@ class BundleMaximiser(Generic[Payload]):
         self.state = BundleState(centre=x0, centre_value=answer.value, centre_answer=answer, t=t)
         self.state.cuts.append(_Cut(x0, answer.value, answer.gradient.copy()))
         self.last_answer: OracleAnswer[Payload] = answer
+        self._alpha: np.ndarray | None = None  # last master solution, to warm-start the next
 
     def _project(self, x: np.ndarray) -> np.ndarray:
         return np.where(self.nonnegative, np.maximum(x, 0.0), x)
@@ -102,28 +145,23 @@ class BundleMaximiser(Generic[Payload]):
     def _master(self) -> tuple[np.ndarray, float, np.ndarray]:
         """The master's maximiser, its model value, and the cut weights."""
         s = self.state
-        grads = np.array([c.gradient for c in s.cuts])  # (k, n)
+        grads = np.ascontiguousarray(np.array([c.gradient for c in s.cuts]))  # (k, n)
         # l_i(x) = value_i + g_i.(x - x_i) = const_i + g_i.x
         consts = np.array([c.value - c.gradient @ c.x for c in s.cuts])
         k = len(s.cuts)
         alpha = np.zeros(k)
-        alpha[-1] = 1.0  # start from the newest cut
+        warm = self._alpha
+        if warm is not None and warm.shape[0] <= k:
+            alpha[: warm.shape[0]] = warm
+            alpha[-1] = max(0.0, 1.0 - alpha.sum())
+            alpha /= alpha.sum()
+        else:
+            alpha[-1] = 1.0
         lipschitz = s.t * max(float(np.linalg.norm(grads, 2)) ** 2, 1e-12)
-        step = 1.0 / lipschitz
-        y = alpha.copy()
-        momentum = 1.0
-        for _ in range(400):
-            x = self._project(s.centre + s.t * (grads.T @ y))
-            grad_h = consts + grads @ x
-            new_alpha = project_simplex(y - step * grad_h)
-            new_momentum = (1.0 + np.sqrt(1.0 + 4.0 * momentum * momentum)) / 2.0
-            y = new_alpha + ((momentum - 1.0) / new_momentum) * (new_alpha - alpha)
-            if np.abs(new_alpha - alpha).max() < 1e-10:
-                alpha = new_alpha
-                break
-            alpha, momentum = new_alpha, new_momentum
+        alpha = _fista_simplex(grads, consts, s.centre, self.nonnegative, s.t, alpha, 1.0 / lipschitz, 300, 1e-11)
         x = self._project(s.centre + s.t * (grads.T @ alpha))
         model = float(np.min(consts + grads @ x))
+        self._alpha = alpha
         return x, model, alpha
 
     def step(self) -> OracleAnswer[Payload]:
@@ -159,3 +197,4 @@ class BundleMaximiser(Generic[Payload]):
         old = s.cuts[:-keep_newest]
         old.sort(key=lambda c: c.idle)
         s.cuts = old[: self.max_cuts - keep_newest] + s.cuts[-keep_newest:]
+        self._alpha = None  # the cuts moved: start the next master afresh

@@ -25,14 +25,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import joint_dp
+from .branch import branch_and_bound, exact_value
 from .bundle import BundleMaximiser, OracleAnswer
 from .errors import ScheduleError, ScheduleInfeasible
-from .lagrangian import DualPoint, evaluate, initial_prices, renewable_limits
+from .lagrangian import SAFETY_ABSOLUTE, SAFETY_RELATIVE, DualPoint, evaluate, initial_prices, renewable_limits
 from .model import Problem
 from .primal import Repairer, Schedule, improve
 
 # A gap at or below this is reported as "optimal": proven to a relative 1e-6.
 OPTIMAL_GAP = 1e-6
+
+# Fleets up to this many thermal units branch once the dual has converged (each node costs a
+# few dozen dual steps, affordable for small fleets, where the dual's gap is also largest);
+# larger fleets spend the remaining time on the decommitment search instead.
+BRANCH_MAX_UNITS = 40
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,7 @@ class ScheduleResult:
     gap: float
     iterations: int
     solve_seconds: float
-    dual: DualPoint  # the best dual point (its prices are the marginal-price estimate)
+    method: str  # "joint-dp" | "lagrangian" | "branch-and-bound": what proved the bound
 
 
 def relative_gap(objective: float, bound: float) -> float:
@@ -140,7 +147,12 @@ def solve_schedule(
     ScheduleError when none was found in the time allowed.
     """
     check_capacity(problem)
+    gap = max(gap, OPTIMAL_GAP)  # "exact" means proven to 1e-6: floating point allows no less
     search = _Search(problem, time_limit, progress)
+    if joint_dp.applies(problem):
+        exact = _solve_joint(problem, search)
+        if exact is not None:
+            return exact
     periods = problem.periods
     price, reserve_price = initial_prices(problem)
 
@@ -173,9 +185,31 @@ def solve_schedule(
         search.offer_schedule(
             improve(problem, search.best, search.repairer, dual.price, dual.reserve_price, search.deadline, search.offer_schedule)
         )
+    method = "lagrangian"
+    if search.gap > gap and search.time_left() > 0 and search.best_dual is not None and len(problem.thermal) <= BRANCH_MAX_UNITS:
+        method = "branch-and-bound"
+        dual = search.best_dual
+
+        def raise_bound(bound: float) -> None:
+            if bound > search.lower_bound:
+                search.lower_bound = bound
+                search.report()
+
+        bound, best, _ = branch_and_bound(
+            problem,
+            root_fixed=np.full((len(problem.thermal), periods), -1, dtype=np.int8),
+            root_start=np.concatenate([dual.price, dual.reserve_price]),
+            root_bound=search.lower_bound,
+            incumbent=search.best,
+            gap=gap,
+            deadline=search.deadline,
+            on_bound=raise_bound,
+            on_schedule=search.offer_schedule,
+            repairer=search.repairer,
+        )
+        raise_bound(bound)
     if search.best is None:
         raise ScheduleError(f"no feasible schedule found within {time_limit:g} s (infeasibility not proven)")
-    assert search.best_dual is not None
     final_gap = search.gap
     return ScheduleResult(
         status="optimal" if final_gap <= OPTIMAL_GAP else "feasible",
@@ -184,5 +218,33 @@ def solve_schedule(
         gap=final_gap,
         iterations=search.iterations,
         solve_seconds=time.monotonic() - search.started,
-        dual=search.best_dual,
+        method=method,
+    )
+
+
+def _solve_joint(problem: Problem, search: _Search) -> ScheduleResult | None:
+    """The joint DP's exact answer, or None when its state space is too large."""
+    found = joint_dp.solve_joint(problem)
+    if found is None:
+        return None
+    cost, on = found
+    if not math.isfinite(cost):
+        raise ScheduleInfeasible(
+            "no commitment meets demand and reserve in every period within the units' "
+            "minimum up/down times and initial states (exhaustive search)"
+        )
+    schedule = exact_value(problem, on)
+    if schedule is None:  # the DP and the dispatch disagree: let the general method decide
+        return None
+    search.offer_schedule(schedule)
+    search.lower_bound = min(cost, schedule.total) - SAFETY_RELATIVE * abs(cost) - SAFETY_ABSOLUTE
+    search.report()
+    return ScheduleResult(
+        status="optimal",
+        schedule=schedule,
+        lower_bound=search.lower_bound,
+        gap=search.gap,
+        iterations=0,
+        solve_seconds=time.monotonic() - search.started,
+        method="joint-dp",
     )
