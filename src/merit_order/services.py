@@ -144,4 +144,6 @@ def build_services(settings: Settings) -> Services:
                 await broadcaster.publish(message)
 
         services.jobs.on_chunk_done = publish_chunk
+        # Only while someone watches: a chunk of a large fleet's plans costs seconds to encode for the feed.
+        services.jobs.feed_wanted = broadcaster.has_audience
     return services
