@@ -1,0 +1,899 @@
+"""Economic dispatch with ramps for a fixed commitment: the LP left once u_g(t) is chosen.
+
+With the commitment fixed (and so the starts v and shutdowns w), pglib-uc's MODEL.tex is a
+linear program in the power above minimum p_g(t), the reserve r_g(t) and the renewable
+output p_w(t): demand met exactly, reserve held, MaxOutput1/2 (start-up / shut-down
+capability), ramp up (with reserve) and ramp down including the initial period, and the
+convex piecewise-linear production costs. The unit-commitment search calls this many times,
+so it is solved here by our own algorithm, exactly and without an LP library:
+
+1. *Per-unit presolve* (exact): the on periods of a unit form runs; the rows that cross a
+   start or a shutdown (p_g = 0 when off) become caps and bounds, the constant rows of the
+   initial period are checked, and the ramp chain is propagated forward and backward (interval
+   propagation is exact on a chain), which proves a unit unable to follow its commitment and
+   gives tight bounds. Variables whose range closes (Pmin = Pmax, a start-up capability equal
+   to Pmin, ...) are fixed and rows that cannot bind are dropped.
+2. *Primal-dual interior point* (Mehrotra predictor-corrector) on the rest. Every row of a unit
+   touches only that unit's variables, so the Newton system is one banded block per run (the
+   cost epigraph variable eliminated, (p, r) interleaved: bandwidth 3) plus the 2T coupling
+   rows (demand, reserve). The blocks are factored and inverted by a small compiled kernel
+   (numba) and the dense 2T x 2T Schur complement is solved with numpy.
+   Elastic variables at a large price on the demand and reserve rows make every instance
+   feasible; a dispatch that still needs them after the price has been raised proves the
+   commitment infeasible (`ScheduleInfeasible`, naming the period).
+3. *Clean-up*: the interior point ends within ~1e-10 of the optimum; the last MW of demand
+   and reserve residual are put where the rows have room, so every row holds to ~1e-9 MW.
+
+Periods in messages are 1-based, as in MODEL.tex and the pglib-uc files.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from .errors import ScheduleInfeasible
+from .model import Problem
+
+__all__ = ["Dispatch", "dispatch"]
+
+#: Two bounds closer than this (MW) make a fixed variable; rows within it of redundancy drop.
+_FIX_TOL = 1e-9
+#: Elastic MW (demand or reserve) above this after the price was raised: infeasible.
+_ELASTIC_TOL = 1e-6
+_MAX_ITER = 200
+#: The interior point's answer must be this accurate (relative residuals and gap) to be used.
+_ACCURACY = 1e-6
+_DEBUG = False
+_REFINE = 0
+_ETA = 0.99
+_REG = 1e-8
+
+
+@dataclass
+class Dispatch:
+    """The optimal dispatch of a fixed commitment, with the prices of its coupling rows."""
+
+    p: np.ndarray  # (G, T) total output MW of each thermal unit (0 when off)
+    r: np.ndarray  # (G, T) reserve MW (0 when off)
+    renewable: np.ndarray  # (W, T) MW
+    production_cost: float  # sum over on periods of the unit's curve at p (no-load included)
+    marginal_price: np.ndarray  # (T,) dual of the demand row: cost of one more MW in each period
+    reserve_price: np.ndarray  # (T,) dual of the reserve row (>= 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Fleet data that does not depend on the commitment: computed once per Problem.
+
+
+@dataclass(frozen=True)
+class _Fleet:
+    """The thermal units as arrays (MW, cost per period), and their cost curves as lines."""
+
+    pmin: np.ndarray
+    pmax: np.ndarray
+    span: np.ndarray
+    ru: np.ndarray
+    rd: np.ndarray
+    su_cap: np.ndarray  # SU - Pmin: most p + r in a start period (MaxOutput1)
+    sd_cap: np.ndarray  # SD - Pmin: most p + r before a shutdown (MaxOutput2)
+    on_t0: np.ndarray
+    p0_above: np.ndarray  # P0 - Pmin
+    p0: np.ndarray
+    no_load: np.ndarray
+    seg_ptr: np.ndarray  # (G+1,) each unit's lines in seg_m / seg_h
+    seg_m: np.ndarray  # slope of each line (cost per MW)
+    seg_h: np.ndarray  # line j: c >= m_j p - seg_h_j  (p above Pmin, c cost above no-load)
+    max_slope: float
+    w_lo: np.ndarray  # (T,) renewable minimum in total
+    w_hi: np.ndarray  # (T,) renewable maximum in total
+    names: tuple[str, ...]
+
+
+_FLEETS: weakref.WeakKeyDictionary[Problem, _Fleet] = weakref.WeakKeyDictionary()
+
+
+def _fleet(problem: Problem) -> _Fleet:
+    """The commitment-independent arrays of `problem` (cached: dispatch is called many times)."""
+    cached = _FLEETS.get(problem)
+    if cached is not None:
+        return cached
+    units = problem.thermal
+    pmin = np.array([u.pmin for u in units], dtype=float)
+    pmax = np.array([u.pmax for u in units], dtype=float)
+    ptr = [0]
+    ms: list[float] = []
+    hs: list[float] = []
+    for u in units:
+        mw = np.asarray(u.curve_mw, dtype=float)
+        cost = np.asarray(u.curve_cost, dtype=float)
+        for j in range(len(mw) - 1):
+            width = mw[j + 1] - mw[j]
+            if width <= 1e-12:
+                continue
+            m = (cost[j + 1] - cost[j]) / width
+            # c >= (cost_j - cost_0) + m (p - (mw_j - pmin))  <=>  m p - c <= m (mw_j - pmin) - (cost_j - cost_0)
+            ms.append(m)
+            hs.append(m * (mw[j] - u.pmin) - (cost[j] - cost[0]))
+        ptr.append(len(ms))
+    T = problem.periods
+    w_lo = np.zeros(T)
+    w_hi = np.zeros(T)
+    for w in problem.renewable:
+        w_lo += np.asarray(w.pmin, dtype=float)[:T]
+        w_hi += np.asarray(w.pmax, dtype=float)[:T]
+    seg_m = np.array(ms, dtype=float)
+    fleet = _Fleet(
+        pmin=pmin,
+        pmax=pmax,
+        span=np.maximum(pmax - pmin, 0.0),
+        ru=np.array([u.ramp_up for u in units], dtype=float),
+        rd=np.array([u.ramp_down for u in units], dtype=float),
+        su_cap=np.array([u.startup_limit for u in units], dtype=float) - pmin,
+        sd_cap=np.array([u.shutdown_limit for u in units], dtype=float) - pmin,
+        on_t0=np.array([u.on_t0 for u in units], dtype=bool),
+        p0_above=np.array([u.p_t0 - u.pmin for u in units], dtype=float),
+        p0=np.array([u.p_t0 for u in units], dtype=float),
+        no_load=np.array([u.curve_cost[0] for u in units], dtype=float),
+        seg_ptr=np.array(ptr, dtype=np.int64),
+        seg_m=seg_m,
+        seg_h=np.array(hs, dtype=float),
+        max_slope=float(np.max(np.abs(seg_m))) if seg_m.size else 0.0,
+        w_lo=w_lo,
+        w_hi=w_hi,
+        names=tuple(u.name for u in units),
+    )
+    _FLEETS[problem] = fleet
+    return fleet
+
+
+def _mw(x: float) -> str:
+    return f"{x:,.1f}" if abs(x) >= 0.05 or x == 0 else f"{x:.3g}"
+
+
+# --------------------------------------------------------------------------------------------
+# Per-unit presolve.
+
+
+@dataclass
+class _Units:
+    """Bounds of every (unit, period) after the per-unit presolve, in MW above Pmin."""
+
+    cap: np.ndarray  # (G, T) most p + r (MaxOutput1/2, ramp-up from off or from P0)
+    lo: np.ndarray  # (G, T) least p (propagated)
+    hi: np.ndarray  # (G, T) most p (propagated)
+
+
+def _unit_bounds(problem: Problem, fleet: _Fleet, on: np.ndarray) -> _Units:
+    """Caps and propagated bounds of each unit; ScheduleInfeasible if a unit cannot follow `on`."""
+    G, T = on.shape
+    prev_on = np.empty_like(on)
+    prev_on[:, 0] = fleet.on_t0
+    prev_on[:, 1:] = on[:, :-1]
+    next_on = np.ones_like(on)  # after the horizon: no shutdown row
+    next_on[:, :-1] = on[:, 1:]
+    start = on & ~prev_on
+    shut = on & ~next_on
+    span = fleet.span[:, None]
+    cap = np.broadcast_to(span, (G, T)).copy()
+    # A start (t>1: RampUp with p(t-1) = 0; t=1: RampUpInit with U0 = 0) and MaxOutput1.
+    cap = np.where(start, np.minimum(cap, np.minimum(fleet.su_cap, fleet.ru)[:, None]), cap)
+    # RampUpInit for a unit on before the horizon and in period 1.
+    init_on = fleet.on_t0 & on[:, 0]
+    cap[:, 0] = np.where(init_on, np.minimum(cap[:, 0], fleet.ru + fleet.p0_above), cap[:, 0])
+    # MaxOutput2: the period before a shutdown.
+    cap = np.where(shut, np.minimum(cap, fleet.sd_cap[:, None]), cap)
+    hi = np.minimum(cap, span)
+    # RampDown into an off period: p(t) - 0 <= RD.
+    hi = np.where(shut, np.minimum(hi, fleet.rd[:, None]), hi)
+    lo = np.zeros((G, T))
+    # RampDownInit: P0 - Pmin - p(1) <= RD.
+    lo[:, 0] = np.where(init_on, np.maximum(0.0, fleet.p0_above - fleet.rd), 0.0)
+    # The constant rows of the initial period (unit on before, off in period 1).
+    init_off = fleet.on_t0 & ~on[:, 0]
+    for g in np.flatnonzero(init_off & (fleet.p0_above > fleet.rd + _FIX_TOL)):
+        raise ScheduleInfeasible(
+            f"period 1: unit {fleet.names[g]} is shut down but cannot ramp down from "
+            f"{_mw(fleet.p0[g])} MW (ramp-down limit {_mw(fleet.rd[g])} MW above Pmin {_mw(fleet.pmin[g])})"
+        )
+    for g in np.flatnonzero(init_off & (fleet.p0_above > np.minimum(fleet.span, fleet.sd_cap) + _FIX_TOL)):
+        raise ScheduleInfeasible(
+            f"period 1: unit {fleet.names[g]} is shut down from {_mw(fleet.p0[g])} MW, above its "
+            f"shut-down capability {_mw(fleet.sd_cap[g] + fleet.pmin[g])} MW"
+        )
+    lo = np.where(on, lo, 0.0)
+    hi = np.where(on, hi, 0.0)
+    raw_lo, raw_hi = lo.copy(), hi.copy()
+    both = on[:, 1:] & on[:, :-1]
+    for t in range(1, T):
+        b = both[:, t - 1]
+        lo[:, t] = np.where(b, np.maximum(lo[:, t], lo[:, t - 1] - fleet.rd), lo[:, t])
+        hi[:, t] = np.where(b, np.minimum(hi[:, t], hi[:, t - 1] + fleet.ru), hi[:, t])
+    for t in range(T - 2, -1, -1):
+        b = both[:, t]
+        hi[:, t] = np.where(b, np.minimum(hi[:, t], hi[:, t + 1] + fleet.rd), hi[:, t])
+        lo[:, t] = np.where(b, np.maximum(lo[:, t], lo[:, t + 1] - fleet.ru), lo[:, t])
+    bad = on & (lo > hi + _FIX_TOL)
+    if bad.any():
+        g, t = (int(i) for i in np.argwhere(bad)[0])
+        why = "its start-up capability" if raw_hi[g, t] < 0 else "its ramp limits from the initial output or towards a shutdown"
+        raise ScheduleInfeasible(
+            f"period {t + 1}: unit {fleet.names[g]} cannot follow its commitment: "
+            f"its output would have to be at least {_mw(lo[g, t] + fleet.pmin[g])} MW and at most "
+            f"{_mw(hi[g, t] + fleet.pmin[g])} MW ({why})"
+        )
+    hi = np.maximum(hi, lo)
+    return _Units(cap=cap, lo=lo, hi=hi)
+
+
+# --------------------------------------------------------------------------------------------
+# The compiled kernels: banded Cholesky of each run's (p, r) block, its inverse into the
+# Schur complement, and banded solves.
+
+
+@nb.njit(cache=True)
+def _factor_and_schur(band: np.ndarray, run_ptr: np.ndarray, row_of: np.ndarray, coef: np.ndarray, S: np.ndarray) -> None:
+    """Factor each run's banded block in place (band[i, d] = L[i, i-d]) and add A K^-1 A^T to S.
+
+    Position i of the interleaved (p, r) vector sits on coupling row row_of[i] with coefficient
+    coef[i] (0 for a fixed variable). Runs are independent diagonal blocks of K.
+    """
+    nruns = run_ptr.shape[0] - 1
+    maxn = 0
+    for q in range(nruns):
+        maxn = max(maxn, 2 * (run_ptr[q + 1] - run_ptr[q]))
+    X = np.empty((maxn, maxn))
+    y = np.empty(maxn)
+    for q in range(nruns):
+        lo = 2 * run_ptr[q]
+        hi = 2 * run_ptr[q + 1]
+        n = hi - lo
+        for i in range(lo, hi):
+            for d in range(min(3, i - lo), 0, -1):
+                j = i - d
+                v = band[i, d]
+                for k in range(max(lo, i - 3), j):
+                    v -= band[i, i - k] * band[j, j - k]
+                band[i, d] = v / band[j, 0]
+            v = band[i, 0]
+            for k in range(max(lo, i - 3), i):
+                v -= band[i, i - k] * band[i, i - k]
+            if v <= 1e-300:
+                v = 1e300  # a (numerically) dependent column: its step is zero
+            band[i, 0] = math.sqrt(v)
+        # Columns of the inverse (lower triangle): L y = e_c, then L^T x = y.
+        for c in range(n):
+            y[c] = 1.0 / band[lo + c, 0]
+            for i in range(c + 1, n):
+                v = 0.0
+                for k in range(max(c, i - 3), i):
+                    v -= band[lo + i, i - k] * y[k]
+                y[i] = v / band[lo + i, 0]
+            for i in range(n - 1, c - 1, -1):
+                v = y[i]
+                for k in range(i + 1, min(n, i + 4)):
+                    v -= band[lo + k, k - i] * X[k, c]
+                X[i, c] = v / band[lo + i, 0]
+        for a in range(n):
+            ca = coef[lo + a]
+            if ca == 0.0:
+                continue
+            ra = row_of[lo + a]
+            for b in range(a + 1):
+                cb = coef[lo + b]
+                if cb == 0.0:
+                    continue
+                v = ca * cb * X[a, b]
+                rb = row_of[lo + b]
+                S[ra, rb] += v
+                if a != b:
+                    S[rb, ra] += v
+
+
+@nb.njit(cache=True)
+def _band_solve(band: np.ndarray, run_ptr: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """K^-1 rhs for the factored block-banded K (runs independent)."""
+    out = np.empty_like(rhs)
+    nruns = run_ptr.shape[0] - 1
+    for q in range(nruns):
+        lo = 2 * run_ptr[q]
+        hi = 2 * run_ptr[q + 1]
+        for i in range(lo, hi):
+            v = rhs[i]
+            for k in range(max(lo, i - 3), i):
+                v -= band[i, i - k] * out[k]
+            out[i] = v / band[i, 0]
+        for i in range(hi - 1, lo - 1, -1):
+            v = out[i]
+            for k in range(i + 1, min(hi, i + 4)):
+                v -= band[k, k - i] * out[k]
+            out[i] = v / band[i, 0]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The LP handed to the interior point (scaled), and the interior point itself.
+
+
+@dataclass
+class _LP:
+    """min cost.x  s.t.  A x = b (2T coupling rows), G x <= h, lb <= x <= ub, x[fixed] given.
+
+    Variables: p (N cells), r (N), c (N: cost above no-load), then per period the renewable
+    total w, demand elastics e+ and e-, reserve surplus s_R and reserve elastic e_R.
+    Rows: one cap row per cell, ramp-up rows, ramp-down rows, cost lines (epigraph).
+    """
+
+    N: int
+    T: int
+    cell_t: np.ndarray
+    run_ptr: np.ndarray
+    lb: np.ndarray
+    ub: np.ndarray
+    x0: np.ndarray  # values of the fixed variables (and a start for the others)
+    free: np.ndarray  # bool
+    cost: np.ndarray
+    arow: np.ndarray  # coupling row of each variable (-1: none)
+    acoef: np.ndarray
+    b: np.ndarray
+    rv: np.ndarray  # (m, 3) variable of each row entry (nx: none)
+    rc: np.ndarray  # (m, 3)
+    h: np.ndarray
+    cap_cell: np.ndarray
+    ru_cell: np.ndarray
+    rd_cell: np.ndarray
+    epi_cell: np.ndarray
+    epi_m: np.ndarray
+
+
+def _build_lp(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp: float, sc: float,
+              penalty: float) -> tuple[_LP, np.ndarray, np.ndarray]:
+    """The scaled LP of the free part; returns it with the cells' (g, t) and the fixed-run output."""
+    G, T = on.shape
+    gg, tt = np.nonzero(on)  # row-major: each unit's on periods in time order
+    lo_all = units.lo[gg, tt]
+    hi_all = units.hi[gg, tt]
+    cap_all = units.cap[gg, tt]
+    prev_all = np.zeros(gg.shape[0], dtype=bool)
+    prev_all[1:] = (gg[1:] == gg[:-1]) & (tt[1:] == tt[:-1] + 1)
+    fixed_p = hi_all - lo_all <= _FIX_TOL
+    # r <= cap - lo, and r <= RU + hi(t-1) - lo(t) after an on period.
+    rhi_all = cap_all - lo_all
+    ru_g = fleet.ru[gg]
+    prev_hi = np.zeros_like(hi_all)
+    prev_hi[1:] = hi_all[:-1]
+    rhi_all = np.where(prev_all, np.minimum(rhi_all, ru_g + prev_hi - lo_all), rhi_all)
+    rhi_all = np.maximum(rhi_all, 0.0)
+    fixed_r = rhi_all <= _FIX_TOL
+    # Runs; a run whose p and r are all fixed is a constant.
+    run_id = np.cumsum(~prev_all) - 1
+    nruns_all = int(run_id[-1]) + 1 if gg.size else 0
+    run_free = np.zeros(nruns_all, dtype=bool)
+    np.logical_or.at(run_free, run_id, ~(fixed_p & fixed_r))
+    keep = run_free[run_id] if gg.size else np.zeros(0, dtype=bool)
+    const_p = np.zeros(T)
+    np.add.at(const_p, tt[~keep], lo_all[~keep])
+    gk, tk = gg[keep], tt[keep]
+    lo, hi, cap, rhi = lo_all[keep] / sp, hi_all[keep] / sp, cap_all[keep] / sp, rhi_all[keep] / sp
+    has_prev = prev_all[keep]
+    fp_fixed, fr_fixed = fixed_p[keep], fixed_r[keep]
+    N = gk.shape[0]
+    run_starts = np.flatnonzero(~has_prev)
+    run_ptr = np.append(run_starts, N).astype(np.int64)
+
+    nx = 3 * N + 5 * T
+    lb = np.full(nx, -np.inf)
+    ub = np.full(nx, np.inf)
+    x0 = np.zeros(nx)
+    free = np.ones(nx, dtype=bool)
+    cost = np.zeros(nx)
+    P, R, C = 0, N, 2 * N
+    W, EP, EM, SR, ER = 3 * N, 3 * N + T, 3 * N + 2 * T, 3 * N + 3 * T, 3 * N + 4 * T
+    lb[P:R], ub[P:R] = lo, np.maximum(hi, lo)
+    lb[R:C], ub[R:C] = 0.0, rhi
+    free[P:R] = ~fp_fixed
+    free[R:C] = ~fr_fixed
+    x0[P:R] = np.where(fp_fixed, lo, 0.5 * (lo + hi))
+    x0[R:C] = np.where(fr_fixed, 0.0, 0.5 * rhi)
+    cost[C:W] = 1.0
+    # Cost lines of each cell.
+    nseg = np.diff(fleet.seg_ptr)[gk]
+    epi_cell_all = np.repeat(np.arange(N), nseg)
+    first = np.repeat(fleet.seg_ptr[gk], nseg)
+    within = np.arange(epi_cell_all.shape[0]) - np.repeat(np.cumsum(nseg) - nseg, nseg)
+    seg = first + within
+    epi_m_all = fleet.seg_m[seg] * sp / sc
+    epi_h_all = fleet.seg_h[seg] / sc
+    # c of a fixed-p cell (or a unit without segments) is fixed at its curve value.
+    pvals = x0[P:R]
+    line_val = epi_m_all * pvals[epi_cell_all] - epi_h_all
+    cval = np.full(N, -np.inf)
+    np.maximum.at(cval, epi_cell_all, line_val)
+    fixed_c = fp_fixed | (nseg == 0)
+    cval = np.where(np.isfinite(cval), cval, 0.0)
+    free[C:W] = ~fixed_c
+    x0[C:W] = np.where(fixed_c, cval, cval + 1.0)
+    keep_epi = ~fixed_c[epi_cell_all]
+    epi_cell, epi_m, epi_h = epi_cell_all[keep_epi], epi_m_all[keep_epi], epi_h_all[keep_epi]
+    # System variables.
+    wlo, whi = fleet.w_lo / sp, fleet.w_hi / sp
+    lb[W:EP], ub[W:EP] = wlo, np.maximum(whi, wlo)
+    wfix = whi - wlo <= _FIX_TOL / sp
+    free[W:EP] = ~wfix
+    x0[W:EP] = np.where(wfix, wlo, 0.5 * (wlo + whi))
+    lb[EP:] = 0.0
+    x0[EP:] = 1.0
+    cost[EP:SR] = penalty
+    cost[ER:] = penalty
+    # Coupling rows.
+    arow = np.full(nx + 1, -1, dtype=np.int64)
+    acoef = np.zeros(nx + 1)
+    arow[P:R], acoef[P:R] = tk, 1.0
+    arow[R:C], acoef[R:C] = T + tk, 1.0
+    arow[W:EP], acoef[W:EP] = np.arange(T), 1.0
+    arow[EP:EM], acoef[EP:EM] = np.arange(T), 1.0
+    arow[EM:SR], acoef[EM:SR] = np.arange(T), -1.0
+    arow[SR:ER], acoef[SR:ER] = T + np.arange(T), -1.0
+    arow[ER:nx], acoef[ER:nx] = T + np.arange(T), 1.0
+    dem = (problem.demand - (fleet.pmin[:, None] * on).sum(axis=0) - const_p) / sp
+    res = problem.reserve / sp
+    b = np.concatenate([dem, res])
+    # Rows. Cap rows: drop when they cannot bind.
+    cells = np.arange(N)
+    cap_keep = hi + rhi > cap + _FIX_TOL / sp
+    cap_cells = cells[cap_keep]
+    ru_rows = has_prev & np.isfinite(fleet.ru[gk])
+    ru_rows[1:] &= hi[1:] + rhi[1:] - lo[:-1] > fleet.ru[gk[1:]] / sp + _FIX_TOL / sp
+    ru_cell = cells[ru_rows]
+    rd_rows = has_prev & np.isfinite(fleet.rd[gk])
+    rd_rows[1:] &= hi[:-1] - lo[1:] > fleet.rd[gk[1:]] / sp + _FIX_TOL / sp
+    rd_cell = cells[rd_rows]
+    none = nx
+    rows_v = [
+        np.stack([P + cap_cells, R + cap_cells, np.full_like(cap_cells, none)], axis=1),
+        np.stack([P + ru_cell, R + ru_cell, P + ru_cell - 1], axis=1),
+        np.stack([P + rd_cell - 1, P + rd_cell, np.full_like(rd_cell, none)], axis=1),
+        np.stack([P + epi_cell, C + epi_cell, np.full_like(epi_cell, none)], axis=1),
+    ]
+    ones_cap = np.ones(cap_cells.shape[0])
+    rows_c = [
+        np.stack([ones_cap, ones_cap, 0 * ones_cap], axis=1),
+        np.stack([np.ones(ru_cell.shape[0]), np.ones(ru_cell.shape[0]), -np.ones(ru_cell.shape[0])], axis=1),
+        np.stack([np.ones(rd_cell.shape[0]), -np.ones(rd_cell.shape[0]), np.zeros(rd_cell.shape[0])], axis=1),
+        np.stack([epi_m, -np.ones(epi_m.shape[0]), np.zeros(epi_m.shape[0])], axis=1),
+    ]
+    h = np.concatenate([cap[cap_cells], fleet.ru[gk[ru_cell]] / sp, fleet.rd[gk[rd_cell]] / sp, epi_h])
+    lp = _LP(
+        N=N, T=T, cell_t=tk.astype(np.int64), run_ptr=run_ptr, lb=lb, ub=ub, x0=x0, free=free, cost=cost,
+        arow=arow, acoef=acoef, b=b, rv=np.concatenate(rows_v).astype(np.int64), rc=np.concatenate(rows_c),
+        h=h, cap_cell=cap_cells, ru_cell=ru_cell, rd_cell=rd_cell, epi_cell=epi_cell, epi_m=epi_m,
+    )
+    return lp, np.stack([gk, tk]), np.stack([gg[~keep], tt[~keep], (lo_all[~keep])])
+
+
+class _Newton:
+    """The factored Newton system of one interior-point iteration (K block-banded, S dense)."""
+
+    def __init__(self, lp: _LP, sig_row: np.ndarray, sig_x: np.ndarray) -> None:
+        N, T = lp.N, lp.T
+        P, R, C, W = 0, N, 2 * N, 3 * N
+        self.lp = lp
+        fp = lp.free[P:R].astype(float)
+        fr = lp.free[R:C].astype(float)
+        nc = lp.cap_cell.shape[0]
+        nu = lp.ru_cell.shape[0]
+        nd = lp.rd_cell.shape[0]
+        s_cap = sig_row[:nc]
+        s_ru = sig_row[nc:nc + nu]
+        s_rd = sig_row[nc + nu:nc + nu + nd]
+        s_epi = sig_row[nc + nu + nd:]
+        dpp = sig_x[P:R].copy()
+        drr = sig_x[R:C].copy()
+        opr = np.zeros(N)
+        opp = np.zeros(N)
+        orp = np.zeros(N)
+        k = lp.cap_cell
+        dpp[k] += s_cap
+        drr[k] += s_cap
+        opr[k] += s_cap
+        k = lp.ru_cell
+        dpp[k] += s_ru
+        drr[k] += s_ru
+        opr[k] += s_ru
+        dpp[k - 1] += s_ru
+        opp[k] -= s_ru
+        orp[k] -= s_ru
+        k = lp.rd_cell
+        dpp[k - 1] += s_rd
+        dpp[k] += s_rd
+        opp[k] -= s_rd
+        # Eliminating c from its cost lines leaves sum_j s_j (m_j - mbar)^2 on p, mbar the
+        # s-weighted mean slope: computed in that form, not as a difference of huge terms.
+        e = lp.epi_cell
+        fc = lp.free[C:W]
+        kcc = np.where(fc, np.bincount(e, s_epi, N) + sig_x[C:W], 1.0)
+        mbar = np.where(fc, np.bincount(e, s_epi * lp.epi_m, N) / kcc, 0.0) * fp
+        dpp += np.bincount(e, s_epi * (lp.epi_m - mbar[e]) ** 2, N) * fp
+        # Primal regularization: degenerate faces (reserve that can move between units, a
+        # ramp row between two interior outputs) leave K nearly singular near the optimum.
+        dpp = np.where(fp > 0, dpp + _REG, 1.0)
+        drr = np.where(fr > 0, drr + _REG, 1.0)
+        prev = np.zeros(N)
+        prev[1:] = fp[:-1]
+        band = np.zeros((2 * N, 4))
+        band[0::2, 0] = dpp
+        band[1::2, 0] = drr
+        band[1::2, 1] = opr * fp * fr
+        band[0::2, 2] = opp * fp * prev
+        band[1::2, 3] = orp * fr * prev
+        row_of = np.empty(2 * N, dtype=np.int64)
+        row_of[0::2] = lp.cell_t
+        row_of[1::2] = T + lp.cell_t
+        coef = np.empty(2 * N)
+        coef[0::2] = fp
+        coef[1::2] = fr
+        S = np.zeros((2 * T, 2 * T))
+        self.band0 = band.copy()
+        _factor_and_schur(band, lp.run_ptr, row_of, coef, S)
+        ksys = np.where(lp.free[W:], sig_x[W:], 1.0)
+        fsys = lp.free[W:].astype(float)
+        S[np.diag_indices(2 * T)] += np.bincount(lp.arow[W:-1], fsys / ksys, 2 * T)
+        scale = np.sqrt(np.maximum(np.diag(S), 1e-300))
+        Ss = S / scale[:, None] / scale[None, :]
+        if _DEBUG:
+            print("cond S", np.linalg.cond(Ss), "diag range", scale.min()**2, scale.max()**2)
+        self.S_inv = np.linalg.inv(Ss) / scale[:, None] / scale[None, :]
+        self.band, self.kcc, self.mbar, self.ksys = band, kcc, mbar, ksys
+
+    def solve(self, f: np.ndarray, rp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(dx, dlam) of  K dx - A^T dlam = f,  A dx = rp."""
+        lp = self.lp
+        N = lp.N
+        P, R, C, W = 0, N, 2 * N, 3 * N
+        fpr = np.empty(2 * N)
+        fpr[0::2] = f[P:R] + self.mbar * f[C:W]
+        fpr[1::2] = f[R:C]
+        u = _band_solve(self.band, lp.run_ptr, fpr)
+        au = np.zeros(2 * lp.T)
+        au += np.bincount(lp.cell_t, u[0::2] * lp.free[P:R], 2 * lp.T)
+        au += np.bincount(lp.cell_t + lp.T, u[1::2] * lp.free[R:C], 2 * lp.T)
+        usys = f[W:] / self.ksys
+        au += np.bincount(lp.arow[W:-1], usys * lp.acoef[W:-1], 2 * lp.T)
+        dlam = self.S_inv @ (rp - au)
+        at = lp.acoef[:-1] * np.append(dlam, 0.0)[lp.arow[:-1]] * lp.free
+        fpr[0::2] += at[P:R]
+        fpr[1::2] += at[R:C]
+        v = _band_solve(self.band, lp.run_ptr, fpr)
+        dx = np.empty(f.shape[0])
+        dx[P:R] = v[0::2]
+        dx[R:C] = v[1::2]
+        dx[C:W] = f[C:W] / self.kcc + self.mbar * dx[P:R]
+        dx[W:] = (f[W:] + at[W:]) / self.ksys
+        dx *= lp.free
+        return dx, dlam
+
+
+def _max_step(v: np.ndarray, dv: np.ndarray) -> float:
+    """Largest alpha in (0, 1] with v + alpha dv >= 0 (v > 0)."""
+    neg = dv < 0
+    if not neg.any():
+        return 1.0
+    return float(min(1.0, np.min(-v[neg] / dv[neg])))
+
+
+@dataclass
+class _Solution:
+    x: np.ndarray
+    lam: np.ndarray
+    iterations: int
+    merit: float  # max of the relative primal and dual residuals and the relative gap
+
+
+def _ipm(lp: _LP) -> _Solution:
+    """Mehrotra predictor-corrector on the scaled LP (infeasible start, separate step lengths)."""
+    nx = lp.lb.shape[0]
+    T2 = 2 * lp.T
+    free = lp.free
+    ff = free.astype(float)
+    hasl = free & np.isfinite(lp.lb)
+    hasu = free & np.isfinite(lp.ub)
+    lb = np.where(hasl, lp.lb, 0.0)
+    ub = np.where(hasu, lp.ub, 0.0)
+    x = lp.x0.copy()
+    rv, rc, h = lp.rv, lp.rc, lp.h
+    m = h.shape[0]
+    arow = lp.arow[:-1]
+    acoef = lp.acoef[:-1]
+    amask = arow >= 0
+    a_idx = np.where(amask, arow, T2)
+
+    def gmul(xv: np.ndarray) -> np.ndarray:
+        xe = np.append(xv, 0.0)
+        return (rc * xe[rv]).sum(axis=1)
+
+    def gtmul(yv: np.ndarray) -> np.ndarray:
+        return np.bincount(rv.ravel(), (rc * yv[:, None]).ravel(), nx + 1)[:nx]
+
+    def amul(xv: np.ndarray) -> np.ndarray:
+        return np.bincount(a_idx, acoef * xv, T2 + 1)[:T2]
+
+    def atmul(lv: np.ndarray) -> np.ndarray:
+        return acoef * np.append(lv, 0.0)[a_idx]
+
+    # Start: slacks at least 1; row duals 1 except the cost lines (1/L each, so that c's
+    # stationarity holds); bound duals take the rest of each reduced cost, plus 1.
+    s = np.maximum(h - gmul(x), 1.0)
+    y = np.ones(m)
+    n_lines = np.bincount(lp.epi_cell, minlength=lp.N).astype(float)
+    m_other = m - lp.epi_cell.shape[0]
+    y[m_other:] = 1.0 / n_lines[lp.epi_cell]
+    lam = np.zeros(T2)
+    red = (lp.cost + gtmul(y)) * ff
+    zl = np.where(hasl, np.maximum(red, 0.0) + 1.0, 0.0)
+    zu = np.where(hasu, np.maximum(-red, 0.0) + 1.0, 0.0)
+    ncomp = m + int(hasl.sum()) + int(hasu.sum())
+    bnorm = 1.0 + float(np.max(np.abs(lp.b), initial=0.0))
+    hnorm = 1.0 + float(np.max(np.abs(h), initial=0.0))
+    best_merit = math.inf
+    best = (x, lam)
+    since_best = 0
+    cnorm = 1.0 + float(np.max(np.abs(lp.cost), initial=0.0))
+    it = 0
+    for it in range(1, _MAX_ITER + 1):
+        xl = np.where(hasl, x - lb, 1.0)
+        xu = np.where(hasu, ub - x, 1.0)
+        gx = gmul(x)
+        rp = lp.b - amul(x)
+        rg = h - gx - s
+        rd = (lp.cost - atmul(lam) + gtmul(y) - zl + zu) * ff
+        comp = float(y @ s + zl @ (xl * hasl) + zu @ (xu * hasu))
+        mu = comp / max(ncomp, 1)
+        pobj = float(lp.cost @ x)
+        pres_b = float(np.max(np.abs(rp), initial=0.0)) / bnorm
+        pres_h = float(np.max(np.abs(rg), initial=0.0)) / hnorm
+        dres = float(np.max(np.abs(rd), initial=0.0)) / cnorm
+        gap = comp / (1.0 + abs(pobj))
+        merit = max(pres_b, pres_h, dres, gap)
+        if _DEBUG:
+            j = int(np.argmax(np.abs(rd)))
+            print(f"it {it:3d} pobj {pobj:.10e} pres {pres_b:.2e} {pres_h:.2e} dres {dres:.2e} gap {gap:.2e}", j, lp.N, x[j], lb[j], ub[j], zl[j], zu[j], hasl[j], hasu[j], rd[j])
+        if not math.isfinite(merit) or merit > 1e6 * best_merit:
+            break  # numerical breakdown: the best iterate stands
+        if merit < best_merit:
+            if merit < 0.5 * best_merit:
+                since_best = 0
+            best_merit, best = merit, (x, lam)
+        since_best += 1
+        if (pres_b < 1e-11 and pres_h < 1e-11 and dres < 1e-10 and gap < 1e-10) or (since_best > 5 and best_merit < 1e-6):
+            break
+        sig_row = y / s
+        sig_x = (zl / xl) * hasl + (zu / xu) * hasu
+        newton = _Newton(lp, sig_row, sig_x)
+
+        def direction(rcs: np.ndarray, rcl: np.ndarray, rcu: np.ndarray) -> tuple[np.ndarray, ...]:
+            f = -rd - gtmul((rcs - y * rg) / s) + np.where(hasl, rcl / xl, 0.0) - np.where(hasu, rcu / xu, 0.0)
+            f *= ff
+            dx, dlam = newton.solve(f, rp)
+            # Iterative refinement: the dual equation is what a solve error breaks near the end
+            # (K holds z/x ~ 1e12), so its residual is solved for again with the same factors.
+            for _ in range(_REFINE):
+                e1 = (f - (gtmul(sig_row * gmul(dx)) + sig_x * dx - atmul(dlam))) * ff
+                e2 = rp - amul(dx)
+                ddx, ddl = newton.solve(e1, e2)
+                dx += ddx
+                dlam += ddl
+            ds = rg - gmul(dx)
+            dy = (rcs - y * ds) / s
+            dzl = np.where(hasl, (rcl - zl * dx) / xl, 0.0)
+            dzu = np.where(hasu, (rcu + zu * dx) / xu, 0.0)
+            if _DEBUG:
+                res = (-atmul(dlam) + gtmul(dy) - dzl + dzu + rd) * ff
+                j = int(np.argmax(np.abs(res)))
+                e1 = (f - (gtmul(sig_row * gmul(dx)) + sig_x * dx - atmul(dlam))) * ff
+                print("   dual lin res", np.abs(res).max(), j, "e1", np.abs(e1).max(), int(np.argmax(np.abs(e1))), "|dx|", np.abs(dx).max(), "|dy|", np.abs(dy).max(), "dlam", np.abs(dlam).max())
+            return dx, dlam, ds, dy, dzl, dzu
+
+        def steps(dx: np.ndarray, ds: np.ndarray, dy: np.ndarray, dzl: np.ndarray, dzu: np.ndarray) -> tuple[float, float]:
+            ap = min(_max_step(xl[hasl], dx[hasl]), _max_step(xu[hasu], -dx[hasu]), _max_step(s, ds))
+            ad = min(_max_step(y, dy), _max_step(zl[hasl], dzl[hasl]), _max_step(zu[hasu], dzu[hasu]))
+            return ap, ad
+
+        # Predictor (affine scaling).
+        dx, dlam, ds, dy, dzl, dzu = direction(-y * s, -zl * xl * hasl, -zu * xu * hasu)
+        ap, ad = steps(dx, ds, dy, dzl, dzu)
+        comp_aff = float(
+            (y + ad * dy) @ (s + ap * ds)
+            + (zl + ad * dzl) @ ((xl + ap * dx) * hasl)
+            + (zu + ad * dzu) @ ((xu - ap * dx) * hasu)
+        )
+        sigma = min(1.0, (comp_aff / comp) ** 3) if comp > 0 else 0.0
+        target = sigma * mu
+        # Corrector.
+        rcs = target - y * s - ds * dy
+        rcl = (target - zl * xl - dx * dzl) * hasl
+        rcu = (target - zu * xu + dx * dzu) * hasu
+        dx, dlam, ds, dy, dzl, dzu = direction(rcs, rcl, rcu)
+        ap, ad = steps(dx, ds, dy, dzl, dzu)
+        eta = _ETA
+        ap, ad = min(1.0, eta * ap), min(1.0, eta * ad)
+        x = x + ap * dx
+        s = s + ap * ds
+        lam = lam + ad * dlam
+        y = y + ad * dy
+        zl = zl + ad * dzl
+        zu = zu + ad * dzu
+        s = np.maximum(s, 1e-300)
+        y = np.maximum(y, 1e-300)
+        zl = np.where(hasl, np.maximum(zl, 1e-300), 0.0)
+        zu = np.where(hasu, np.maximum(zu, 1e-300), 0.0)
+    return _Solution(x=best[0], lam=best[1], iterations=it, merit=best_merit)
+
+
+# --------------------------------------------------------------------------------------------
+# The entry point.
+
+
+def dispatch(problem: Problem, on: np.ndarray) -> Dispatch:
+    """The least-cost dispatch of commitment `on` ((G, T) bool), or ScheduleInfeasible.
+
+    Solves MODEL.tex's LP with u fixed to `on` (starts and shutdowns follow from `on` and
+    `unit_on_t0`); minimum up/down times and start-up costs are the commitment's business and
+    are not checked here. The answer meets every row to ~1e-9 MW and its cost is the LP
+    optimum to ~1e-10 relative; `marginal_price` / `reserve_price` are the LP duals of the
+    demand and reserve rows (cost per MW per period).
+    """
+    G, T = len(problem.thermal), problem.periods
+    on = np.asarray(on, dtype=bool)
+    if on.shape != (G, T):
+        raise ValueError(f"on: expected shape {(G, T)}, got {on.shape}")
+    fleet = _fleet(problem)
+    units = _unit_bounds(problem, fleet, on)
+    span_on = float(np.max(units.hi, initial=0.0))
+    sp = max(1.0, span_on, float(np.max(fleet.w_hi - fleet.w_lo, initial=0.0)))
+    sc = sp * max(1.0, fleet.max_slope)
+    penalty = 1e3
+    while True:
+        lp, cells, const = _build_lp(problem, fleet, on, units, sp, sc, penalty)
+        sol = _ipm(lp)
+        N = lp.N
+        x = sol.x
+        W = 3 * N
+        short = x[W + T:W + 2 * T] * sp
+        excess = x[W + 2 * T:W + 3 * T] * sp
+        res_short = x[W + 4 * T:W + 5 * T] * sp
+        worst = float(max(short.max(initial=0.0), excess.max(initial=0.0), res_short.max(initial=0.0)))
+        if worst <= _ELASTIC_TOL:
+            break
+        if penalty >= 1e7:
+            raise ScheduleInfeasible(_why_infeasible(problem, fleet, on, units, short, excess, res_short))
+        penalty *= 1e4
+    if not sol.merit <= _ACCURACY:
+        raise ArithmeticError(
+            f"dispatch: the interior point stopped at relative accuracy {sol.merit:.1e} after {sol.iterations} iterations"
+        )
+    # Back to MW, the fixed runs included.
+    p = np.zeros((G, T))
+    r = np.zeros((G, T))
+    gk, tk = cells
+    p[gk, tk] = np.clip(x[:N] * sp, units.lo[gk, tk], units.hi[gk, tk])
+    r[gk, tk] = np.maximum(x[N:2 * N] * sp, 0.0)
+    p[const[0].astype(int), const[1].astype(int)] = const[2]
+    w = np.clip(x[W:W + T] * sp, fleet.w_lo, fleet.w_hi)
+    free_cell = np.zeros((G, T), dtype=bool)
+    free_cell[gk, tk] = lp.free[:N]
+    free_r = np.zeros((G, T), dtype=bool)
+    free_r[gk, tk] = lp.free[N:2 * N]
+    _polish(problem, fleet, on, units, p, r, w, free_cell, free_r)
+    total = np.where(on, p + fleet.pmin[:, None], 0.0)
+    cost = 0.0
+    for g, u in enumerate(problem.thermal):
+        if on[g].any():
+            cost += float(np.interp(total[g, on[g]], u.curve_mw, u.curve_cost).sum())
+    renewable = np.zeros((len(problem.renewable), T))
+    if problem.renewable:
+        spread = fleet.w_hi - fleet.w_lo
+        frac = np.divide(w - fleet.w_lo, spread, out=np.zeros(T), where=spread > 0)
+        for i, unit in enumerate(problem.renewable):
+            lo_w = np.asarray(unit.pmin, dtype=float)[:T]
+            hi_w = np.asarray(unit.pmax, dtype=float)[:T]
+            renewable[i] = lo_w + frac * (hi_w - lo_w)
+    price = sol.lam * (sc / sp)
+    return Dispatch(
+        p=total,
+        r=np.where(on, r, 0.0),
+        renewable=renewable,
+        production_cost=cost,
+        marginal_price=price[:T].copy(),
+        reserve_price=np.maximum(price[T:], 0.0),
+    )
+
+
+def _rooms(fleet: _Fleet, on: np.ndarray, units: _Units, p: np.ndarray, r: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How far each unit's p (up, down) and r (up) can move in period t with every row held."""
+    T = on.shape[1]
+    up = np.minimum(units.hi[:, t] - p[:, t], units.cap[:, t] - p[:, t] - r[:, t])
+    down = p[:, t] - units.lo[:, t]
+    rup = units.cap[:, t] - p[:, t] - r[:, t]
+    if t > 0:
+        both = on[:, t] & on[:, t - 1]
+        ramp_up_slack = np.where(both, fleet.ru - (p[:, t] + r[:, t] - p[:, t - 1]), np.inf)
+        up = np.minimum(up, ramp_up_slack)
+        rup = np.minimum(rup, ramp_up_slack)
+        down = np.minimum(down, np.where(both, fleet.rd - (p[:, t - 1] - p[:, t]), np.inf))
+    if t < T - 1:
+        both = on[:, t] & on[:, t + 1]
+        up = np.minimum(up, np.where(both, fleet.rd - (p[:, t] - p[:, t + 1]), np.inf))
+        down = np.minimum(down, np.where(both, fleet.ru - (p[:, t + 1] + r[:, t + 1] - p[:, t]), np.inf))
+    return up, down, rup
+
+
+def _polish(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, p: np.ndarray, r: np.ndarray,
+            w: np.ndarray, free_p: np.ndarray, free_r: np.ndarray) -> None:
+    """Put the interior point's last residual of demand and reserve where the rows have room.
+
+    The residuals are ~1e-10 of the demand, the moves as small, so the cost changes by about
+    a marginal price times 1e-10 MW; afterwards demand and reserve hold to rounding.
+    """
+    T = on.shape[1]
+    pmin_on = (fleet.pmin[:, None] * on).sum(axis=0)
+    for t in range(T):
+        for _ in range(3):
+            gap = float(problem.demand[t] - pmin_on[t] - p[:, t].sum() - w[t])
+            if gap == 0.0:
+                break
+            up, down, _rup = _rooms(fleet, on, units, p, r, t)
+            room = np.where(free_p[:, t], up if gap > 0 else down, 0.0)
+            wroom = fleet.w_hi[t] - w[t] if gap > 0 else w[t] - fleet.w_lo[t]
+            g = int(np.argmax(room)) if room.size else -1
+            if wroom >= (room[g] if g >= 0 else 0.0) and wroom > 0:
+                step = min(abs(gap), wroom)
+                w[t] += step if gap > 0 else -step
+            elif g >= 0 and room[g] > 0:
+                step = min(abs(gap), float(room[g]))
+                p[g, t] += step if gap > 0 else -step
+            else:
+                break
+        for _ in range(3):
+            short = float(problem.reserve[t] - r[:, t].sum())
+            if short <= 0.0:
+                break
+            _up, _down, rup = _rooms(fleet, on, units, p, r, t)
+            rroom = np.where(free_r[:, t], rup, 0.0)
+            g = int(np.argmax(rroom)) if rroom.size else -1
+            if g < 0 or rroom[g] <= 0:
+                break
+            r[g, t] += min(short, float(rroom[g]))
+
+
+def _why_infeasible(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, short: np.ndarray,
+                    excess: np.ndarray, res_short: np.ndarray) -> str:
+    """A sentence naming the period where the commitment fails, and why."""
+    pmin_on = (fleet.pmin[:, None] * on).sum(axis=0)
+    most = pmin_on + np.where(on, units.hi, 0.0).sum(axis=0) + fleet.w_hi
+    least = pmin_on + np.where(on, units.lo, 0.0).sum(axis=0) + fleet.w_lo
+    kind = int(np.argmax([short.max(initial=0.0), excess.max(initial=0.0), res_short.max(initial=0.0)]))
+    if kind == 0:
+        t = int(np.argmax(short))
+        d = float(problem.demand[t])
+        if d > most[t] + _ELASTIC_TOL:
+            return f"period {t + 1}: the committed units can reach at most {_mw(most[t])} MW (renewables included) but demand is {_mw(d)} MW"
+        return (f"period {t + 1}: demand {_mw(d)} MW cannot be met within the committed units' ramp, "
+                f"start-up and shut-down limits ({_mw(short[t])} MW short)")
+    if kind == 1:
+        t = int(np.argmax(excess))
+        d = float(problem.demand[t])
+        if d < least[t] - _ELASTIC_TOL:
+            return f"period {t + 1}: the committed units produce at least {_mw(least[t])} MW (renewables included) but demand is only {_mw(d)} MW"
+        return (f"period {t + 1}: the committed units cannot come down to demand {_mw(d)} MW within their "
+                f"ramp and shut-down limits ({_mw(excess[t])} MW too much)")
+    t = int(np.argmax(res_short))
+    most_r = np.where(on, units.cap - units.lo, 0.0).sum(axis=0)
+    reserve = float(problem.reserve[t])
+    if reserve > most_r[t] + _ELASTIC_TOL:
+        return f"period {t + 1}: the committed units can hold at most {_mw(most_r[t])} MW of reserve but {_mw(reserve)} MW is required"
+    return (f"period {t + 1}: the committed units cannot hold {_mw(reserve)} MW of reserve while meeting demand "
+            f"{_mw(float(problem.demand[t]))} MW ({_mw(res_short[t])} MW short)")
