@@ -49,6 +49,7 @@ _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 #: `application/json` or a structured syntax suffix (`application/problem+json`), any case.
 _JSON_MEDIA_TYPE = re.compile(rb"^application/(?:[a-z0-9!#$&^_.+-]+\+)?json$", re.IGNORECASE)
 _UTF8_CHARSETS = frozenset({b"utf-8", b"utf8"})
+_PLAIN_JSON = frozenset({b"application/json", b"application/json; charset=utf-8", b"application/json;charset=utf-8"})
 #: More digits than any body limit has (and than int() should ever be asked to convert).
 _MAX_LENGTH_DIGITS = 18
 #: Bytes a header line costs beyond its name and value (": " and CRLF), as the limit counts them.
@@ -205,7 +206,7 @@ class RequestContextMiddleware:
             )
         if self.max_header_bytes is not None:
             size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
-            size += sum(len(name) + len(value) + HEADER_LINE_OVERHEAD for name, value in headers)
+            size += sum([len(name) + len(value) for name, value in headers]) + HEADER_LINE_OVERHEAD * len(headers)
             if size > self.max_header_bytes:
                 return (
                     f"the request line and headers are {size} bytes; this service accepts at most "
@@ -250,6 +251,8 @@ def _media_type_problem(scope: Scope) -> str | None:
         if name == b"content-type":
             declared = bytes(value)
             break
+    if declared in _PLAIN_JSON:  # what nearly every client sends: no parsing
+        return None
     if declared is None:
         return "the request has no Content-Type; send the JSON body with Content-Type: application/json"
     media_type, _, parameters = declared.partition(b";")
