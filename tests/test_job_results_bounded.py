@@ -179,6 +179,28 @@ def test_embedded_store_evicts_the_job_that_finished_first_and_says_so() -> None
         assert unknown.status_code == 404 and "evicted" not in unknown.json()["detail"]
 
 
+def test_a_failed_jobs_reason_names_its_first_period_in_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reason comes from each chunk's first error, kept beside the results (no full read)."""
+    import merit_order.jobs.local as local
+
+    real = local.solve_chunk
+
+    def crash_chunks_1_and_3(message: dict[str, Any], options: dict[str, Any]) -> list[dict[str, Any]]:
+        if message["index"] in (1, 3):
+            raise RuntimeError(f"boom in chunk {message['index']}")
+        return real(message, options)
+
+    monkeypatch.setattr(local, "solve_chunk", crash_chunks_1_and_3)
+    plants = fleet(6)
+    periods = series(plants, 20)
+    with TestClient(create_app(_settings())) as client:  # chunks of 5: periods 5-9 and 15-19 fail
+        job = wait_done(client, _submit(client, plants, periods))
+        assert job["status"] == "failed" and job["progress"]["errors"] == 10
+        assert job["reason"].startswith("10 period(s) could not be computed; first: period 5: ")
+        assert "boom in chunk 1" in job["reason"]
+        assert [r["index"] for r in job["results"] if r["status"] == "error"] == [*range(5, 10), *range(15, 20)]
+
+
 # --- Redis (Celery workers) ----------------------------------------------------------------
 
 

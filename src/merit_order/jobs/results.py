@@ -112,17 +112,18 @@ class RenderedPage:
 
 
 def render_page(
-    items: Sequence[bytes], names: Sequence[str] | None, *, detail: bool, max_bytes: int
+    items: Sequence[bytes | None], names: Sequence[str] | None, *, detail: bool, max_bytes: int
 ) -> RenderedPage:
     """The periods `items` (stored form) as the JSON array the API answers, cut at `max_bytes`.
 
     At least one period is always included, so that a client paging through a job always
-    advances, however large a single period is. CPU-bound: run it in a thread.
+    advances, however large a single period is. A missing period (None: not in the store)
+    ends the page there. CPU-bound: run it in a thread.
     """
     parts: list[bytes] = []
     size = 2
     for item in items:
-        if item is None:  # a period missing from the store (a chunk rewritten meanwhile): stop the page here
+        if item is None:
             break
         rendered = orjson.dumps(_expand(orjson.loads(item), names, detail))
         if parts and size + len(rendered) + 1 > max_bytes:

@@ -86,13 +86,13 @@ async def delete_job(client: Any, job_id: str) -> None:
     await client.delete(*_all_keys(job_id))
 
 
-async def read_page_items(client: Any, job_id: str, start: int, end: int, max_bytes: int) -> list[bytes]:
+async def read_page_items(client: Any, job_id: str, start: int, end: int, max_bytes: int) -> list[bytes | None]:
     """Stored periods [start, end), fetched a slice at a time until `max_bytes` of them are read.
 
     A period's stored form is never larger than its rendered one, so the page (cut at
     max_bytes when rendered) needs no period past that point.
     """
-    items: list[bytes] = []
+    items: list[bytes | None] = []
     size = 0
     key = job_key(job_id, "results")
     for first in range(start, end, PAGE_READ_SLICE):
