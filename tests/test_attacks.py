@@ -335,6 +335,11 @@ def test_5_the_formatter_redacts_keys_in_every_line(capsys: pytest.CaptureFixtur
         logging.getLogger("uvicorn.error").info('%s - "WebSocket %s" [accepted]', "127.0.0.1:5", f"/ws?api_key={KEY}")
         logging.getLogger("uvicorn.error").info('"GET /x?a=1&token=t0k3n&api_key=%s&b=2"', "typo-" + KEY[:-1])
         logging.getLogger("merit_order.test").warning("pasted %s somewhere", KEY)
+        # uvicorn's access log, as `uvicorn --access-log` would write it (we silence it: our own
+        # access line has no query string; were it on, its lines are redacted all the same).
+        access = logging.getLogger("uvicorn.access")
+        access.setLevel(logging.INFO)
+        access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", f"/ws?x=1&api_key={KEY}", "1.1", 101)
         out = capsys.readouterr().out
     finally:
         configure_logging(make_settings())
@@ -343,6 +348,7 @@ def test_5_the_formatter_redacts_keys_in_every_line(capsys: pytest.CaptureFixtur
         '127.0.0.1:5 - "WebSocket /ws?api_key=[redacted]" [accepted]',
         '"GET /x?a=1&token=[redacted]&api_key=[redacted]&b=2"',
         "pasted [redacted] somewhere",
+        '127.0.0.1:5 - "GET /ws?x=1&api_key=[redacted] HTTP/1.1" 101',
     ]
 
 
