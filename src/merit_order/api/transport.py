@@ -10,8 +10,10 @@ connection as soon as:
 
 * the request has more than MAX_HEADER_COUNT header lines, or
 * its request line and headers pass MAX_HEADER_BYTES, counted as they are parsed and, for
-  a head still incomplete, on the raw bytes received (the parser buffers a header line
-  until its end), so memory stays within the limit plus one read.
+  a head still incomplete, on the raw bytes received after the read in which it began (the
+  parser buffers a header line until its end, unseen), so memory stays within the limit plus
+  one read. The read in which a request begins is not counted raw: with pipelining it may
+  also hold the end of the previous request's body.
 
 The middleware (api/middleware.py) makes the same check on the finished head, so that the
 answer is the same under any other server; this class is what keeps the memory bounded.
@@ -46,6 +48,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_open = False  # between the first byte of a request and the end of its headers
         self._head_size = 0  # request target and completed header lines, as parsed
         self._head_raw = 0  # raw bytes received while the head was still open
+        self._began_in_read = False  # a request began during the current data_received
 
     # httptools callbacks -----------------------------------------------------------------
 
@@ -54,6 +57,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_open = True
         self._head_size = 0
         self._head_raw = 0
+        self._began_in_read = True
 
     def on_url(self, url: bytes) -> None:
         self._head_size += len(url)
@@ -78,6 +82,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
+        self._began_in_read = False
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as error:
@@ -97,7 +102,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._unsupported_upgrade_warning()
             return
         if self._head_open:  # a header line still arriving: the parser holds it, count it raw
-            self._head_raw += len(data)
+            if self._began_in_read:  # this read may hold the previous request's body too
+                self._head_raw = self._head_size
+            else:
+                self._head_raw += len(data)
             if self._head_raw > self.max_header_bytes:
                 self._send_431(self._bytes_message())
 
