@@ -1,12 +1,14 @@
 """A bounded attack suite: what a hostile or broken client can send, and what it gets back.
 
-Loopback only, a few seconds in all. Each test names the item of issue 14 it covers; every
-one of them failed before its fix (see docs/security.md for the promises they check).
+Loopback only, about ten seconds in all. Each test names the item of issue 14 it covers
+(docs/security.md states the promises). The tests of a bug failed before its fix; a few
+(valid surrogate pairs, the JSON media types, a UTF-8 byte-order mark, CORS_ORIGINS=*) check
+that the fix refuses no more than it should.
 
 * In process (TestClient): text that is not text (lone surrogates, bytes that are not UTF-8,
   bodies in UTF-16/32), media types, odd Content-Lengths, header limits as the middleware
   sees them, the websocket Origin check, error messages quoting figures as sent, and the
-  log redaction of the formatter.
+  log redaction of the formatter; and the transport protocol fed read by read.
 * Against a real server (`merit-order serve`, started and stopped by PID, one for the
   module): what only the transport sees (a header section that never ends, a websocket
   frame of a megabyte, a Content-Length of 5,000 digits as uvicorn parses it) and what only
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
 import re
 import socket
@@ -26,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +38,15 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import WebSocketDenialResponse
+from uvicorn.config import Config
+from uvicorn.server import ServerState
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 from conftest import load_example, make_settings
 from live_server import free_port
+from merit_order.api.routes.live import origin_refusal
+from merit_order.api.transport import BoundedHttpToolsProtocol
 from merit_order.logs import configure_logging
 
 JSON = {"content-type": "application/json"}
@@ -327,10 +334,6 @@ async def _ok_app(scope: Any, receive: Any, send: Any) -> None:
 
 def _feed(chunks: list[bytes]) -> _Transport:
     """Each chunk as one read of BoundedHttpToolsProtocol (default limits), the app answering 200."""
-    from uvicorn.config import Config
-    from uvicorn.server import ServerState
-
-    from merit_order.api.transport import BoundedHttpToolsProtocol
 
     async def run() -> _Transport:
         config = Config(app=_ok_app, log_config=None, lifespan="off")
@@ -407,8 +410,6 @@ def test_6_ws_cors_star_allows_any_origin(app_client: Callable[..., TestClient])
      ("http://a.example", None, False), ("http://a.example:99999", "a.example", False)],
 )  # fmt: skip
 def test_6_same_origin_is_host_and_port(origin: str, host: str | None, allowed: bool) -> None:
-    from merit_order.api.routes.live import origin_refusal
-
     assert (origin_refusal(origin, host, []) is None) is allowed
 
 
@@ -417,8 +418,6 @@ def test_6_same_origin_is_host_and_port(origin: str, host: str | None, allowed: 
 
 
 def test_5_the_formatter_redacts_keys_in_every_line(capsys: pytest.CaptureFixture[str]) -> None:
-    import logging
-
     configure_logging(make_settings(api_key=KEY))
     try:
         capsys.readouterr()
@@ -483,7 +482,7 @@ class Served:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def exchange(self, data: bytes, then: Iterator[bytes] = iter(())) -> bytes:
+    def exchange(self, data: bytes, then: Iterable[bytes] = ()) -> bytes:
         """Send `data` (and the `then` chunks while the server reads), return all it answers."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as sock:
             sock.sendall(data)
@@ -533,7 +532,7 @@ def test_8_live_a_huge_header_is_a_431(served: Served) -> None:
 
 def test_8_live_a_header_that_never_ends_is_cut_off(served: Served) -> None:
     """16 MB of one header line: answered 431 and hung up on after the first ~16 kB, not buffered."""
-    answer = served.exchange(_head(b"X-Endless: "), then=iter([b"a" * 65536] * 256))
+    answer = served.exchange(_head(b"X-Endless: "), then=[b"a" * 65536] * 256)
     assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
 
 
