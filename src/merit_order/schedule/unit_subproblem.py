@@ -78,7 +78,7 @@ class UnitPlan:
 
 # Indices into the per-unit float / int parameter vectors handed to the kernels.
 _F_PMIN, _F_SPAN, _F_RU, _F_RD, _F_RUC, _F_RDC, _F_CS, _F_CE, _F_P0A = range(9)
-_I_K, _I_UT, _I_DT, _I_ON0, _I_UT0, _I_DT0, _I_MUST, _I_DMAX, _I_CASEA = range(9)
+_I_K, _I_UT, _I_DT, _I_ON0, _I_UT0, _I_DT0, _I_MUST, _I_DMAX, _I_CASEA, _I_SCNONNEG = range(10)
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,6 +159,7 @@ def _compile(unit: ThermalUnit, periods: int) -> _Compiled:
             int(bool(unit.must_run)),
             dmax,
             int(case_a),
+            int(bool(np.all(sc >= 0.0) and np.all(sc_none >= 0.0))),
         ],
         dtype=np.int64,
     )
@@ -222,6 +223,7 @@ def _merge_add(
     n = _emit(ox, ov, 0, lo, _interp(ax, av, na, lo) + _interp(bx, bv, nb, lo), gap, False)
     if hi <= lo:
         return n
+    # i, j: the first breakpoint of A, B beyond the current x (so x lies on segment i-1..i)
     i = 0
     while i < na and ax[i] <= lo:
         i += 1
@@ -237,11 +239,15 @@ def _merge_add(
         if xa == x:
             va = av[i]
             i += 1
+        elif 0 < i < na:  # inside A's segment i-1..i
+            va = av[i - 1] + (av[i] - av[i - 1]) * ((x - ax[i - 1]) / (ax[i] - ax[i - 1]))
         else:
             va = _interp(ax, av, na, x)
         if xb == x:
             vb = bv[j]
             j += 1
+        elif 0 < j < nb:
+            vb = bv[j - 1] + (bv[j] - bv[j - 1]) * ((x - bx[j - 1]) / (bx[j] - bx[j - 1]))
         else:
             vb = _interp(bx, bv, nb, x)
         n = _emit(ox, ov, n, x, va + vb, gap, False)
@@ -394,9 +400,15 @@ def _row_general(
     target_b: int,
     ys: np.ndarray,
     bufs: np.ndarray,
+    tail: np.ndarray,
+    threshold: float,
 ) -> float:
     """Exact dispatch values E[a][b] for every b in a..last_b (case b: ramps may bind).
 
+    Rows are cut short (E left at inf) once min F_{t-1} + tail[t] > threshold: tail[t] is a
+    lower bound on everything from period t on and threshold = (best complete schedule so
+    far) - (cost before a), so nothing this start could still reach can beat a known schedule
+    strictly; values that could tie or win are always computed, which keeps the DP exact.
     With target_b >= 0 it instead propagates to target_b only, recording each period's window
     argmin in ys, and returns the optimal x at target_b (the caller backtracks).
     """
@@ -442,6 +454,13 @@ def _row_general(
     gv[1] = gv[0]
     n = _merge_add(gx, gv, 2 if hi > lo else 1, bx, phi[a], k, lo, hi, fx, fv, gap)
     for t in range(a + 1, end_b + 1):
+        if threshold < np.inf:
+            low = fv[0]
+            for i in range(1, n):
+                if fv[i] < low:
+                    low = fv[i]
+            if low + tail[t] > threshold:
+                return 0.0
         closes = _need_close(a, t, is_init, t_len, min_up, allow_off) if not record else (t == end_b and t < t_len - 1)
         if closes:
             nc, ystar = _step(fx, fv, n, ce, ce if ce < rdc else rdc, rho[t], ruc, rdc, bx, phi[t], k, gx, gv, hx, hv, cx, cv, gap, eps)
@@ -593,6 +612,22 @@ def _solve_kernel(
     if not on0 and last_forced_on[t_len - 1] < 0:
         final = 0.0
         final_kind = 0
+    # For pruning general rows: tail[t] <= the cost of periods t.. of any schedule (an on
+    # period costs at least min phi_t - rho_t * span, an off period 0, a start >= 0), and
+    # upper = the best complete schedule found so far.
+    tail = np.zeros(t_len + 1)
+    if ipar[_I_SCNONNEG] == 1 and not case_a:
+        for t in range(t_len - 1, -1, -1):
+            low = phi[t, 0]
+            for j in range(1, k):
+                if phi[t, j] < low:
+                    low = phi[t, j]
+            low -= rho[t] * span
+            tail[t] = tail[t + 1] + (low if low < 0.0 else 0.0)
+    else:
+        tail[0] = -np.inf
+    upper = final
+    off_to_end_from = last_forced_on[t_len - 1] + 1  # a shutdown at s >= this may stay off
     for a in range(t_len):
         if not allow_on[a]:
             continue
@@ -635,7 +670,10 @@ def _solve_kernel(
                         first = v_init if is_init else v_start[a]
                         erow[b] = first + (cum[b] - cum[a + 1]) + (v_end[b] if closing else v_last[b])
         else:
-            _row_general(a, is_init, last_b, fpar, ipar, bx, phi, xstar, rho, allow_off, erow, -1, ys, bufs)
+            threshold = np.inf
+            if upper < np.inf and tail[0] > -np.inf:
+                threshold = upper - pre + 1e-9 * (1.0 + abs(upper) + abs(pre) + abs(tail[0]))
+            _row_general(a, is_init, last_b, fpar, ipar, bx, phi, xstar, rho, allow_off, erow, -1, ys, bufs, tail, threshold)
         for b in range(a, last_b + 1):
             if erow[b] == np.inf:
                 continue
@@ -648,6 +686,8 @@ def _solve_kernel(
             elif c < s_val[b + 1]:
                 s_val[b + 1] = c
                 s_arg[b + 1] = a
+            if c < upper and (b == t_len - 1 or b + 1 >= off_to_end_from):
+                upper = c
     for s in range(t_len):  # off from a shutdown at s to the end
         if s_val[s] < final and last_forced_on[t_len - 1] < s:
             final = s_val[s]
@@ -709,7 +749,7 @@ def _solve_kernel(
                     hi = lo
                 out_x[t] = _clip(xstar[t], lo, hi)
         else:
-            x_b = _row_general(a, is_init, b, fpar, ipar, bx, phi, xstar, rho, allow_off, erow, b, ys, bufs)
+            x_b = _row_general(a, is_init, b, fpar, ipar, bx, phi, xstar, rho, allow_off, erow, b, ys, bufs, tail, np.inf)
             out_x[b] = x_b
             for t in range(b, a, -1):
                 out_x[t - 1] = _clip(ys[t], out_x[t] - fpar[_F_RUC], out_x[t] + fpar[_F_RDC])
