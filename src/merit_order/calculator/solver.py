@@ -52,6 +52,9 @@ _PRUNE_RTOL = 1e-7
 
 _INF = float("inf")
 
+#: _window_min accumulates row by row (releasing the GIL) up to this many rows of the block grid.
+_ROWWISE_BLOCKS = 16
+
 #: Up to this many units that can run, trying every on/off commitment in pure Python beats
 #: the fixed cost of the array program (a few hundred microseconds of numpy calls).
 SMALL_FLEET = 8
@@ -457,8 +460,18 @@ def _window_min(h: np.ndarray, s0: int, count: int, w: int) -> np.ndarray:
     padded = np.full(blocks * w, _INF)
     padded[pad : pad + m] = h
     grid = padded.reshape(blocks, w)
-    pre = np.minimum.accumulate(grid, axis=1).ravel()
-    suf = np.minimum.accumulate(grid[:, ::-1], axis=1)[:, ::-1].ravel()
+    if blocks <= _ROWWISE_BLOCKS:
+        # Row by row: numpy releases the GIL during a 1-D accumulate but holds it through a 2-D
+        # one along axis 1 (measured on rows of 500k: every other thread stalled ~10 ms per
+        # call), and a heavy solve in a thread must not stall the server's event loop.
+        pre_rows, suf_rows = np.empty_like(grid), np.empty_like(grid)
+        for r in range(blocks):
+            np.minimum.accumulate(grid[r], out=pre_rows[r])
+            np.minimum.accumulate(grid[r, ::-1], out=suf_rows[r, ::-1])
+        pre, suf = pre_rows.ravel(), suf_rows.ravel()
+    else:  # many short rows: one call each way (a row-by-row loop would cost more than it frees)
+        pre = np.minimum.accumulate(grid, axis=1).ravel()
+        suf = np.minimum.accumulate(grid[:, ::-1], axis=1)[:, ::-1].ravel()
     j0 = s0 + pad  # window [j, j + w - 1] in padded coordinates
     return np.minimum(suf[j0 : j0 + count], pre[j0 + w - 1 : j0 + w - 1 + count])
 
