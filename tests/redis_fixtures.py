@@ -47,11 +47,13 @@ def require_redis_server() -> str:
 
 
 class RedisServer:
-    """One redis-server process on its own port; stop() and start() keep the port."""
+    """One redis-server process on its own port; stop() and start() keep the port (and, with
+    `appendonly`, the data: its append-only file in the server's own directory)."""
 
-    def __init__(self, binary: str, port: int | None = None) -> None:
+    def __init__(self, binary: str, port: int | None = None, *, appendonly: bool = False) -> None:
         self.binary = binary
         self.port = port or free_port()
+        self.appendonly = appendonly
         self.process: subprocess.Popen[bytes] | None = None
         self._dir = tempfile.mkdtemp(prefix="merit-order-redis-")
 
@@ -66,7 +68,7 @@ class RedisServer:
                 "--port", str(self.port),
                 "--bind", "127.0.0.1",
                 "--save", "",
-                "--appendonly", "no",
+                "--appendonly", "yes" if self.appendonly else "no",
                 "--daemonize", "no",
                 "--dir", self._dir,
                 "--loglevel", "warning",
@@ -84,7 +86,8 @@ class RedisServer:
         raise RuntimeError("redis-server did not answer PING in time")
 
     def stop(self) -> None:
-        """SIGKILL by PID: an outage, not a graceful shutdown (no persistence to lose anyway)."""
+        """SIGKILL by PID: an outage, not a graceful shutdown (with `appendonly`, what Redis
+        wrote before it is kept: the file is written before each reply)."""
         if self.process is None:
             return
         self.process.kill()

@@ -190,6 +190,7 @@ def _add_worker(subparsers: Any, settings: Settings) -> None:
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from merit_order.jobs.celery_app import create_celery_app, run_worker
+    from merit_order.jobs.watchdog import Recovery
     from merit_order.logs import configure_logging
 
     if not settings.redis_url:
@@ -201,6 +202,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         settings.redis_url,
         visibility_timeout=settings.job_visibility_timeout_seconds,
         result_ttl_seconds=settings.job_result_ttl_seconds,
+        recovery=Recovery.from_settings(settings),
     )
     run_worker(app, concurrency=args.concurrency, name=args.name, loglevel=args.loglevel)
     return EXIT_OK

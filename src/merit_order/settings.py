@@ -122,6 +122,21 @@ class Settings(BaseSettings):
         description="Celery over Redis: seconds before a chunk taken by a worker that vanished (killed, "
         "machine lost) is handed to another. Longer than the slowest chunk, or chunks run twice.",
     )
+    job_chunk_stale_seconds: Annotated[float, Field(ge=0.1, le=3600, allow_inf_nan=False)] = Field(
+        10.0,
+        description="Celery over Redis: a chunk queued (with the queue empty) or running without a heartbeat "
+        "for this long is presumed lost and resubmitted by the watchdog (jobs/watchdog.py). A running chunk "
+        "beats every quarter of it, so it is never resubmitted while alive; shorter recovers a dead worker's "
+        "chunk sooner, at the cost of a few more Redis writes.",
+    )
+    job_chunk_max_resubmits: Annotated[int, Field(ge=0, le=100)] = Field(
+        5,
+        description="Resubmissions of one lost chunk before it is given up on: its periods get a result in error "
+        "and the job ends `failed` with the reason, instead of being retried forever.",
+    )
+    job_watchdog_interval_seconds: Annotated[float, Field(gt=0, le=600, allow_inf_nan=False)] = Field(
+        2.0, description="How often each worker's watchdog looks for chunks past their deadline."
+    )
     job_results_default_limit: Annotated[int, Field(ge=1, le=100_000)] = Field(
         100, description="Periods in a page of GET /productionplan/jobs/{id} when the poll gives no limit."
     )

@@ -21,12 +21,14 @@ def build_job_queue(settings: "Settings") -> JobQueue:
     """The executor the settings ask for (imports Celery only when it is used)."""
     if settings.redis_url:
         from .distributed import CeleryJobQueue
+        from .watchdog import Recovery
 
         return CeleryJobQueue(
             settings.redis_url,
             chunk_size=settings.job_chunk_size,
             result_ttl_seconds=settings.job_result_ttl_seconds,
             visibility_timeout=settings.job_visibility_timeout_seconds,
+            recovery=Recovery.from_settings(settings),
             page_max_bytes=settings.job_results_max_page_bytes,
         )
     from .local import LocalJobQueue

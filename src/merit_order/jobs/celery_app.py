@@ -16,9 +16,18 @@ Delivery guarantees, and the settings that give them (see the README, "Distribut
   The trade-off: short recovers sooner, but a chunk running longer than it is handed out
   a second time (harmless here -- a chunk's results overwrite themselves -- but wasted work).
   Chunks take about a second, so the default is 120 s.
+* None of the above survives the broker itself failing (a Redis stall can lose a message
+  for good), so chunks also have deadlines in Redis, kept fresh by a heartbeat while they
+  run, and a watchdog thread in every worker resubmits the ones that went silent
+  (watchdog.py). It also recovers a dead worker's chunk in JOB_CHUNK_STALE_SECONDS instead
+  of the visibility timeout.
 
-Solving a chunk is idempotent (results are keyed by chunk index), which is what makes
-late acknowledgement and redelivery safe.
+The message names the chunk, (job id, chunk index); its periods are read from Redis, where
+any process can find them to resubmit it. Solving a chunk is idempotent (results are keyed
+by chunk index), which is what makes late acknowledgement, redelivery and resubmission safe.
+A task whose writes fail (Redis unreachable) retries them for 2 x JOB_CHUNK_STALE_SECONDS,
+then gives up and leaves the chunk to the watchdog: no Celery retry, whose new message would go
+through the same broken broker.
 """
 
 from __future__ import annotations
@@ -27,7 +36,8 @@ import os
 import socket
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import redis.exceptions
 import structlog
@@ -36,14 +46,24 @@ from celery.signals import worker_ready, worker_shutdown
 
 from ..broadcast import job_plan_messages, publish_blocking
 from ..settings import get_settings
-from . import store
+from . import store, watchdog
 from .compute import solve_chunk
 from .results import ResultCodec
+from .watchdog import Recovery
 
 log = structlog.get_logger(__name__)
 
 QUEUE = "merit-order.chunks"
 TASK_NAME = "merit_order.solve_chunk"
+
+#: How long a task keeps retrying a write that fails for want of Redis, in multiples of
+#: JOB_CHUNK_STALE_SECONDS, before giving the chunk up to the watchdog. Long enough to carry
+#: its results over a Redis restart or a short stall; no longer, because by then the chunk's
+#: deadline has passed and the watchdog resubmits it as soon as Redis answers: holding on
+#: would only keep a pool process busy for a duplicate.
+STORE_RETRY_STALE_MULTIPLE = 2.0
+
+_T = TypeVar("_T")
 
 
 def create_celery_app(
@@ -52,8 +72,13 @@ def create_celery_app(
     visibility_timeout: int = 120,
     result_ttl_seconds: int = 86_400,
     socket_timeout: float = 5.0,
+    recovery: Recovery | None = None,
 ) -> Celery:
-    """A Celery app on `redis_url` (broker and result store) with the job task registered."""
+    """A Celery app on `redis_url` (broker and result store) with the job task registered.
+
+    `recovery` is the chunk watchdog's settings (deadlines, resubmissions): the API uses it
+    for each chunk's first deadline, the workers for their heartbeats and the watchdog.
+    """
     app = Celery("merit_order", broker=redis_url, backend=redis_url, set_as_current=False)
     # Sweep for abandoned messages often enough that a visibility timeout of a few seconds
     # (tests) is honoured promptly; kombu's default sweep is every 10 s x 10.
@@ -83,18 +108,22 @@ def create_celery_app(
         worker_send_task_events=False,
         merit_order_redis_url=redis_url,
         merit_order_result_ttl=result_ttl_seconds,
+        merit_order_recovery=recovery or Recovery(),
     )
-    app.task(
-        name=TASK_NAME,
-        bind=True,
-        acks_late=True,
-        reject_on_worker_lost=True,
-        autoretry_for=(redis.exceptions.ConnectionError, redis.exceptions.TimeoutError),
-        retry_backoff=True,
-        retry_backoff_max=30,
-        max_retries=10,
-    )(_solve_chunk_task)
+    app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)(_solve_chunk_task)
     return app
+
+
+def publish_chunk(app: Celery, job_id: str, chunk: int, producer: Any = None) -> None:
+    """Send (or send again) one chunk of a job to the workers."""
+    app.send_task(
+        TASK_NAME,
+        args=(job_id, chunk),
+        queue=QUEUE,
+        producer=producer,
+        retry=True,
+        retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
+    )
 
 
 _clients: dict[str, Any] = {}
@@ -113,24 +142,52 @@ def _redis(app: Celery) -> Any:
     return client
 
 
-def _solve_chunk_task(
-    self: Task, job_id: str, message: dict[str, Any], options: dict[str, Any], total_chunks: int
-) -> int:
-    """Solve one chunk and store its results; returns the number of periods solved."""
+def _with_retries(what: Callable[[], _T], *, job_id: str, chunk: int, window: float) -> _T:
+    """`what()`, retried with back-off while Redis is unreachable, for at most `window` seconds.
+
+    Every write it wraps is idempotent, so a write that reached Redis before its reply was
+    lost does no harm when repeated.
+    """
+    deadline = time.monotonic() + window
+    pause = 0.25
+    while True:
+        try:
+            return what()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as error:
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("job.chunk_store_retry", job_id=job_id, chunk=chunk, error=f"{type(error).__name__}: {error}")
+            time.sleep(pause)
+            pause = min(2.0, pause * 2)
+
+
+def _solve_chunk_task(self: Task, job_id: str, chunk: int) -> int:
+    """Solve one chunk and store its results; returns the number of periods solved (0: skipped)."""
     app = self.app
     client = _redis(app)
     ttl = int(app.conf.merit_order_result_ttl)
+    recovery: Recovery = app.conf.merit_order_recovery
     worker = self.request.hostname or socket.gethostname()
-    attempt = store.chunk_started(client, job_id, message["index"], worker, ttl)
+    window = STORE_RETRY_STALE_MULTIPLE * recovery.stale_seconds
+    work = _with_retries(lambda: watchdog.chunk_work(client, job_id, chunk), job_id=job_id, chunk=chunk, window=window)
+    if work is None:  # done already (a late redelivery), or the job is gone
+        log.info("job.chunk_skipped", job_id=job_id, chunk=chunk, worker=worker)
+        return 0
+    attempt = _with_retries(lambda: store.chunk_started(client, job_id, chunk, worker, ttl), job_id=job_id, chunk=chunk, window=window)
     if attempt > 1:
-        log.warning("job.chunk_redelivered", job_id=job_id, chunk=message["index"], attempt=attempt, worker=worker)
-    results = solve_chunk(message, options)
-    store.chunk_finished(
-        client, job_id, message["index"], worker, results, total_chunks, ttl,
-        codec=ResultCodec.for_job(message["fleet"], options),  # compact: see results.py
-    )
+        log.warning("job.chunk_redelivered", job_id=job_id, chunk=chunk, attempt=attempt, worker=worker)
+    with watchdog.heartbeat(client, job_id, chunk, recovery):
+        results = solve_chunk(work.message, work.options)
+        _with_retries(
+            lambda: store.chunk_finished(
+                client, job_id, chunk, worker, results, work.total_chunks, ttl,
+                codec=ResultCodec.for_job(work.message["fleet"], work.options),  # compact: see results.py
+            ),
+            job_id=job_id, chunk=chunk, window=window,
+        )
+    _with_retries(lambda: watchdog.chunk_stored(client, job_id, chunk), job_id=job_id, chunk=chunk, window=window)
     # The live feed (/ws on every API replica): after the results are safe; never fails the task.
-    publish_blocking(client, job_plan_messages(job_id, message, results), channel=get_settings().broadcast_channel)
+    publish_blocking(client, job_plan_messages(job_id, work.message, results), channel=get_settings().broadcast_channel)
     return len(results)
 
 
@@ -165,6 +222,7 @@ class _Heartbeat:
 
 
 _heartbeats: list[_Heartbeat] = []
+_watchdogs: list[watchdog.Watchdog] = []
 
 
 @worker_ready.connect
@@ -177,10 +235,23 @@ def _start_heartbeat(sender: Any = None, **_: Any) -> None:
     beat = _Heartbeat(app, sender.hostname, int(concurrency))
     beat.start()
     _heartbeats.append(beat)
+    # The chunk watchdog: in every worker's main process (the sweep's claims are atomic, so
+    # several workers sweeping at once is redundancy, not duplicated resubmissions).
+    dog = watchdog.Watchdog(
+        lambda: _redis(app),
+        lambda job_id, chunk: publish_chunk(app, job_id, chunk),
+        app.conf.merit_order_recovery,
+        queue=QUEUE,
+        ttl=int(app.conf.merit_order_result_ttl),
+    )
+    dog.start()
+    _watchdogs.append(dog)
 
 
 @worker_shutdown.connect
 def _stop_heartbeat(**_: Any) -> None:
+    while _watchdogs:
+        _watchdogs.pop().stop()
     while _heartbeats:
         _heartbeats.pop().stop()
 
@@ -195,6 +266,7 @@ def app_from_settings() -> Celery:
         settings.redis_url,
         visibility_timeout=settings.job_visibility_timeout_seconds,
         result_ttl_seconds=settings.job_result_ttl_seconds,
+        recovery=Recovery.from_settings(settings),
     )
 
 

@@ -12,11 +12,12 @@ from typing import Any
 import structlog
 
 from .. import metrics
-from . import store
+from . import store, watchdog
 from .base import JobBackendUnavailable, JobStatus, job_meta
-from .celery_app import QUEUE, TASK_NAME, create_celery_app
+from .celery_app import create_celery_app, publish_chunk
 from .models import Batch
 from .results import ResultCodec, ResultsNotKept
+from .watchdog import Recovery
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +33,7 @@ class CeleryJobQueue:
         result_ttl_seconds: int,
         visibility_timeout: int,
         socket_timeout: float = 2.0,
+        recovery: Recovery | None = None,
         page_max_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         import redis.asyncio as aioredis
@@ -39,26 +41,22 @@ class CeleryJobQueue:
         self._chunk_size = chunk_size
         self._ttl = result_ttl_seconds
         self._page_max_bytes = page_max_bytes
+        self._recovery = recovery or Recovery()
         self._app = create_celery_app(
             redis_url, visibility_timeout=visibility_timeout, result_ttl_seconds=result_ttl_seconds,
-            socket_timeout=socket_timeout,
+            socket_timeout=socket_timeout, recovery=self._recovery,
         )
         self._client = aioredis.Redis.from_url(
             redis_url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
         )
 
-    def _publish(self, job_id: str, messages: list[dict[str, Any]], options: dict[str, Any]) -> None:
-        """Blocking (kombu): runs in a thread. One producer connection for every chunk of the job."""
-        task = self._app.tasks[TASK_NAME]
+    def _publish(self, job_id: str, chunks: int) -> None:
+        """Blocking (kombu): runs in a thread. One producer connection for every chunk of the job.
+
+        A message only names its chunk: the periods were stored in Redis first (watchdog.py)."""
         with self._app.producer_or_acquire() as producer:
-            for message in messages:
-                task.apply_async(
-                    args=(job_id, message, options, len(messages)),
-                    queue=QUEUE,
-                    producer=producer,
-                    retry=True,
-                    retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
-                )
+            for chunk in range(chunks):
+                publish_chunk(self._app, job_id, chunk, producer=producer)
 
     async def submit(self, batch: Batch, options: dict[str, Any]) -> str:
         job_id = uuid.uuid4().hex
@@ -67,11 +65,14 @@ class CeleryJobQueue:
         try:
             names = ResultCodec.for_job(batch.fleet, options).names  # a series' plant names, stored once
             await store.create_job(self._client, job_id, meta, self._ttl, names)
-            await asyncio.to_thread(self._publish, job_id, [c.to_message() for c in chunks], options)
+            await watchdog.register_chunks(self._client, job_id, [c.to_message() for c in chunks], self._ttl, self._recovery)
+            await asyncio.to_thread(self._publish, job_id, len(chunks))
         except Exception as error:  # broker/Redis down: the client may retry later
             log.error("job.submit_failed", job_id=job_id, error=f"{type(error).__name__}: {error}")
             try:
+                await watchdog.forget_chunks(self._client, job_id, len(chunks))
                 await store.delete_job(self._client, job_id)
+                await self._client.delete(store.job_key(job_id, "input"))
             except Exception:  # noqa: BLE001 - Redis is likely what failed
                 pass
             raise JobBackendUnavailable(f"the job queue is unavailable ({type(error).__name__}); retry later") from error
