@@ -628,10 +628,26 @@ def _solve_kernel(
         tail[0] = -np.inf
     upper = final
     off_to_end_from = last_forced_on[t_len - 1] + 1  # a shutdown at s >= this may stay off
+    # A start at a after a shutdown at s >= dmax periods back is priced sc[a, dmax] whatever s:
+    # those shutdowns enter through a running minimum (reset when a forced-on period cuts it).
+    cold_min = np.inf
+    cold_arg = -1
+    cold_next = 0
+    cold_from = 0
+    # case (a): S[b+1] = cum[b] + v_end[b] + min over starts a of key[a] (a running minimum too)
+    key = np.full(t_len, np.inf)
+    key_min = np.inf
+    key_arg = -1
+    key_next = 1 if on0 else 0
+    init_ok = on0  # the interval continuing from the initial state is still possible
     for a in range(t_len):
-        if not allow_on[a]:
-            continue
         is_init = on0 and a == 0
+        if not allow_on[a]:
+            key_min = np.inf
+            key_arg = -1
+            key_next = a + 1
+            init_ok = False
+            continue
         pre = np.inf
         if is_init:
             pre = 0.0
@@ -640,16 +656,71 @@ def _solve_kernel(
             if not on0 and (a == 0 or last_forced_on[a - 1] < 0) and a >= init_down:
                 pre = sc_none[a]
                 pre_arg[a] = -1
-            first_s = last_forced_on[a - 1] + 1 if a >= 1 else 0
-            for s in range(first_s, a - min_down + 1):
-                if s_val[s] < np.inf:
-                    d = a - s
-                    if d > dmax:
-                        d = dmax
-                    c = s_val[s] + sc[a, d]
-                    if c < pre:
-                        pre = c
-                        pre_arg[a] = s
+            if a >= 1:
+                first_s = last_forced_on[a - 1] + 1
+                if first_s != cold_from:
+                    cold_from = first_s
+                    cold_min = np.inf
+                    cold_arg = -1
+                    cold_next = first_s
+                while cold_next <= a - dmax:
+                    if s_val[cold_next] < cold_min:
+                        cold_min = s_val[cold_next]
+                        cold_arg = cold_next
+                    cold_next += 1
+                if cold_min < np.inf and cold_min + sc[a, dmax] < pre:
+                    pre = cold_min + sc[a, dmax]
+                    pre_arg[a] = cold_arg
+                s_lo = a - dmax + 1
+                if s_lo < first_s:
+                    s_lo = first_s
+                for s in range(s_lo, a - min_down + 1):
+                    if s_val[s] < np.inf:
+                        c = s_val[s] + sc[a, a - s]
+                        if c < pre:
+                            pre = c
+                            pre_arg[a] = s
+        if case_a:
+            first = v_init if is_init else v_start[a]
+            if pre < np.inf and first < np.inf:
+                key[a] = pre + first - cum[a + 1]
+            lim = a - min_up + 1
+            if lim > a - 1:
+                lim = a - 1
+            if a == t_len - 1:
+                lim = a - 1  # no minimum up time against the end of the horizon
+            while key_next <= lim:
+                if key[key_next] < key_min:
+                    key_min = key[key_next]
+                    key_arg = key_next
+                key_next += 1
+            closing = a < t_len - 1
+            if closing and not allow_off[a + 1]:
+                continue
+            e = v_end[a] if closing else v_last[a]
+            best = key_min + cum[a] + e
+            arg = key_arg
+            if init_ok and a >= 1 and key[0] + cum[a] + e < best:
+                best = key[0] + cum[a] + e
+                arg = 0
+            if pre < np.inf and (is_init or min_up <= 1 or not closing):
+                if is_init:
+                    c = v_init_end if closing else v_init
+                else:
+                    c = pre + (v_both[a] if closing else v_start[a])
+                if c < best:
+                    best = c
+                    arg = a
+            if best == np.inf:
+                continue
+            if closing:
+                s_val[a + 1] = best
+                s_arg[a + 1] = arg
+            elif best < final:
+                final = best
+                final_kind = 2
+                final_arg = arg
+            continue
         if pre == np.inf:
             continue
         last_b = a
@@ -657,23 +728,10 @@ def _solve_kernel(
             last_b += 1
         for b in range(a, last_b + 1):
             erow[b] = np.inf
-        if case_a:
-            for b in range(a, last_b + 1):
-                if b == t_len - 1 or _need_close(a, b, is_init, t_len, min_up, allow_off):
-                    closing = b < t_len - 1
-                    if a == b:
-                        if is_init:
-                            erow[b] = v_init_end if closing else v_init
-                        else:
-                            erow[b] = v_both[b] if closing else v_start[b]
-                    else:
-                        first = v_init if is_init else v_start[a]
-                        erow[b] = first + (cum[b] - cum[a + 1]) + (v_end[b] if closing else v_last[b])
-        else:
-            threshold = np.inf
-            if upper < np.inf and tail[0] > -np.inf:
-                threshold = upper - pre + 1e-9 * (1.0 + abs(upper) + abs(pre) + abs(tail[0]))
-            _row_general(a, is_init, last_b, fpar, ipar, bx, phi, xstar, rho, allow_off, erow, -1, ys, bufs, tail, threshold)
+        threshold = np.inf
+        if upper < np.inf and tail[0] > -np.inf:
+            threshold = upper - pre + 1e-9 * (1.0 + abs(upper) + abs(pre) + abs(tail[0]))
+        _row_general(a, is_init, last_b, fpar, ipar, bx, phi, xstar, rho, allow_off, erow, -1, ys, bufs, tail, threshold)
         for b in range(a, last_b + 1):
             if erow[b] == np.inf:
                 continue
