@@ -197,7 +197,7 @@ class Settings(BaseSettings):
         description="Most seconds POST /productionplan waits for one solve; past it the request is answered "
         "503 (the limits keep real solves far below it: milliseconds).",
     )
-    # Admission of heavy solves (solve_budget.py, docs/operations.md): a solve whose table has at
+    # Admission of heavy solves (solve_budget.py, docs/solve-budget.md): a solve whose table has at
     # least HEAVY_SOLVE_CELLS cells needs a slot and its cells from this process's budget, or is
     # refused at once (503 + Retry-After). Cells are the unit of both work and memory: 8 bytes
     # each, ~10 million filled per second per core.

@@ -7,7 +7,7 @@ RSS 2.5 -> 11.8 GB) and glibc kept the freed tables (10.7 GB idle). So, for ever
 whose plan needs a table (see calculator.solver):
 
 * **Admission up front.** The table's size is known before it is built (`prepare_plan` on
-  the event loop, microseconds to a millisecond). A *heavy* solve (at least
+  the event loop: ~1 ms for 300 plants, measured). A *heavy* solve (at least
   HEAVY_SOLVE_CELLS cells) must fit in the process's budget: at most MAX_HEAVY_SOLVES of them
   at once (CPU) and at most MAX_SOLVE_CELLS_IN_FLIGHT cells between them (memory, 8 bytes a
   cell). What does not fit is refused at once, 503 with Retry-After, without a thread or a
