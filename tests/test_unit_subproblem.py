@@ -23,7 +23,7 @@ import pytest
 
 from merit_order.schedule.model import StartupCategory, ThermalUnit
 from merit_order.schedule.read_pglib import problem_from_pglib
-from merit_order.schedule.unit_subproblem import HAVE_NUMBA, UnitPlan, solve_unit, solve_units
+from merit_order.schedule.unit_subproblem import HAVE_NUMBA, FleetSubproblems, UnitPlan, solve_unit, solve_units
 
 DATA = Path(__file__).parent / "data" / "uc" / "pglib-uc"
 REL_TOL = 1e-6
@@ -505,13 +505,50 @@ def test_rts_gmlc_48_periods_some_units_and_batch() -> None:
     rng = np.random.default_rng(8)
     units = _fleet(DATA / "rts_gmlc" / "2020-01-27.json", 48)
     price, reserve_price = _realistic_prices(rng, units[5], 48)
-    for unit in units[:: 12]:
-        check_case(unit, price * unit.curve_cost[-1] / unit.pmax / (units[5].curve_cost[-1] / units[5].pmax), reserve_price, verify_plan=False)
+    for unit in units[::12]:
+        scaled = price * (unit.curve_cost[-1] / unit.pmax) / (units[5].curve_cost[-1] / units[5].pmax)
+        check_case(unit, scaled, reserve_price, verify_plan=False)
     plans = solve_units(units, price, reserve_price)
     assert len(plans) == len(units)
     for unit, plan in zip(units, plans, strict=True):
         single = solve_unit(unit, price, reserve_price)
-        assert plan is not None and single is not None and plan.value == single.value
+        assert plan is not None and single is not None
+        assert plan.value == single.value and np.array_equal(plan.on, single.on) and np.array_equal(plan.p, single.p)
+
+
+def test_fleet_batch_with_masks_matches_single_calls() -> None:
+    """FleetSubproblems (one compiled call for the fleet) = solve_unit unit by unit, masks included.
+
+    Mixed fleet (CAISO units, rts_gmlc units, random units with binding ramps); the masks make
+    some units infeasible, which the batch reports as inf / None like solve_unit.
+    """
+    rng = np.random.default_rng(9)
+    T = 24
+    units = list(_fleet(DATA / "rts_gmlc" / "2020-01-27.json", T)[:20]) + list(_fleet(DATA / "ca" / "2014-09-01_reserves_3.json", T)[:40])
+    units += [random_unit(rng) for _ in range(20)]
+    price = rng.uniform(-10, 80, T)
+    reserve_price = rng.uniform(0, 5, T)
+    masks: list[np.ndarray | None] = [random_fixed(rng, T) for _ in units]
+    fleet = FleetSubproblems(units, T)
+    plans = fleet.solve(price, reserve_price, masks)
+    arrays = fleet.solve_arrays(price, reserve_price, np.array([m if m is not None else np.full(T, -1) for m in masks]))
+    infeasible = 0
+    for i, (unit, mask, plan) in enumerate(zip(units, masks, plans, strict=True)):
+        single = solve_unit(unit, price, reserve_price, mask)
+        if single is None:
+            infeasible += 1
+            assert plan is None and not math.isfinite(arrays.value[i])
+            continue
+        assert plan is not None and plan.value == single.value == arrays.value[i]
+        assert np.array_equal(plan.on, single.on) and np.array_equal(plan.r, single.r)
+        assert np.array_equal(plan.startup_cost, single.startup_cost)
+    assert 0 < infeasible < len(units)
+    again = solve_units(units, price, reserve_price, masks)  # the cached-fleet path
+    assert [p.value if p is not None else None for p in again] == [p.value if p is not None else None for p in plans]
+    with pytest.raises(ValueError):
+        fleet.solve(price[:-1], reserve_price[:-1])
+    with pytest.raises(ValueError):
+        solve_unit(units[0], price, -reserve_price - 1.0)
 
 
 def test_numba_is_active() -> None:

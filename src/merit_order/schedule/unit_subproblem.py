@@ -62,7 +62,7 @@ except ImportError:  # pragma: no cover - exercised only where numba is missing
         return lambda func: func
 
 
-__all__ = ["UnitPlan", "solve_unit", "solve_units", "HAVE_NUMBA"]
+__all__ = ["HAVE_NUMBA", "FleetPlans", "FleetSubproblems", "UnitPlan", "solve_unit", "solve_units"]
 
 
 @dataclass
@@ -602,7 +602,6 @@ def _solve_kernel(
     s_val = np.full(t_len + 1, np.inf)  # s_val[s]: best cost of periods < s, shutdown at s
     s_arg = np.full(t_len + 1, -2, dtype=np.int64)  # the interval's start a (-1: shut at t=0)
     pre_arg = np.full(t_len, -3, dtype=np.int64)  # s of the shutdown before a start at a
-    end_arg = np.full(t_len, -1, dtype=np.int64)
     final = np.inf
     final_kind = -1
     final_arg = -1
@@ -876,16 +875,142 @@ def solve_unit(
     return UnitPlan(value=float(value), on=on, p=p, r=r, startup_cost=su)
 
 
+@njit(cache=True)
+def _solve_batch(
+    fpar: np.ndarray,
+    ipar: np.ndarray,
+    bx: np.ndarray,
+    bc: np.ndarray,
+    sc: np.ndarray,
+    sc_none: np.ndarray,
+    price: np.ndarray,
+    rho: np.ndarray,
+    fixed: np.ndarray,
+    out_on: np.ndarray,
+    out_x: np.ndarray,
+    out_r: np.ndarray,
+    out_su: np.ndarray,
+    values: np.ndarray,
+) -> None:
+    """`_solve_kernel` for every unit of a packed fleet (one call per dual iteration)."""
+    for i in range(fpar.shape[0]):
+        values[i] = _solve_kernel(
+            fpar[i], ipar[i], bx[i], bc[i], sc[i], sc_none[i], price, rho, fixed[i], False, out_on[i], out_x[i], out_r[i], out_su[i]
+        )
+
+
+@dataclass
+class FleetPlans:
+    """Every unit's optimal plan as (units, T) arrays; value is inf where a unit is infeasible."""
+
+    value: np.ndarray  # (N,)
+    on: np.ndarray  # (N, T) int8
+    p: np.ndarray  # (N, T) total output MW
+    r: np.ndarray  # (N, T) reserve MW
+    startup_cost: np.ndarray  # (N, T)
+
+    def plan(self, i: int) -> UnitPlan | None:
+        """Unit i's plan (views into the arrays), None if its subproblem is infeasible."""
+        if not math.isfinite(self.value[i]):
+            return None
+        return UnitPlan(value=float(self.value[i]), on=self.on[i], p=self.p[i], r=self.r[i], startup_cost=self.startup_cost[i])
+
+
+class FleetSubproblems:
+    """All units' subproblems for one horizon, packed once, solved in one compiled call.
+
+    The dual iterations call this with new prices hundreds of times; packing the fleet once
+    (start-up tables, curves) leaves only the DPs themselves per call.
+    """
+
+    def __init__(self, units: Sequence[ThermalUnit], periods: int) -> None:
+        self.units = tuple(units)
+        self.periods = int(periods)
+        comps = [_compile(unit, self.periods) for unit in self.units]
+        n = len(comps)
+        kmax = max((c.bx.shape[0] for c in comps), default=1)
+        dmax = max((c.sc.shape[1] for c in comps), default=1)
+        self._fpar = np.zeros((n, comps[0].fpar.shape[0] if comps else 9))
+        self._ipar = np.zeros((n, comps[0].ipar.shape[0] if comps else 10), dtype=np.int64)
+        self._bx = np.zeros((n, kmax))
+        self._bc = np.zeros((n, kmax))
+        self._sc = np.zeros((n, self.periods, dmax))
+        self._sc_none = np.zeros((n, self.periods))
+        for i, c in enumerate(comps):
+            k = c.bx.shape[0]
+            self._fpar[i] = c.fpar
+            self._ipar[i] = c.ipar
+            self._bx[i, :k] = c.bx
+            self._bc[i, :k] = c.bc
+            self._sc[i, :, : c.sc.shape[1]] = c.sc
+            self._sc_none[i] = c.sc_none
+        self._pmin = np.array([unit.pmin for unit in self.units])
+
+    def solve_arrays(
+        self, price: np.ndarray, reserve_price: np.ndarray, fixed: np.ndarray | None = None
+    ) -> FleetPlans:
+        """Every unit's plan; `fixed` is (N, T) in {-1, 0, 1} or None (all free)."""
+        price_arr = _as_periods(price, "price")
+        rho = _as_periods(reserve_price, "reserve_price")
+        n, t_len = len(self.units), self.periods
+        if price_arr.shape[0] != t_len or rho.shape[0] != t_len:
+            raise ValueError(f"prices must have {t_len} periods")
+        if np.any(rho < 0):
+            raise ValueError("reserve_price must be >= 0 (the relaxed reserve row is a >= row)")
+        if fixed is None:
+            fixed_arr = np.full((n, t_len), -1, dtype=np.int8)
+        else:
+            fixed_arr = np.ascontiguousarray(fixed, dtype=np.int8)
+            if fixed_arr.shape != (n, t_len):
+                raise ValueError(f"fixed must be ({n}, {t_len})")
+        on = np.zeros((n, t_len), dtype=np.int8)
+        x = np.zeros((n, t_len))
+        r = np.zeros((n, t_len))
+        su = np.zeros((n, t_len))
+        values = np.zeros(n)
+        if n:
+            _solve_batch(self._fpar, self._ipar, self._bx, self._bc, self._sc, self._sc_none, price_arr, rho, fixed_arr, on, x, r, su, values)
+        p = np.where(on == 1, x + self._pmin[:, None], 0.0)
+        return FleetPlans(value=values, on=on, p=p, r=r, startup_cost=su)
+
+    def solve(
+        self,
+        price: np.ndarray,
+        reserve_price: np.ndarray,
+        fixed_per_unit: Sequence[np.ndarray | None] | None = None,
+    ) -> list[UnitPlan | None]:
+        """Every unit's `UnitPlan` (None where infeasible), as `solve_unit` would give it."""
+        fixed = None
+        if fixed_per_unit is not None:
+            if len(fixed_per_unit) != len(self.units):
+                raise ValueError("fixed_per_unit must have one entry per unit")
+            fixed = np.full((len(self.units), self.periods), -1, dtype=np.int8)
+            for i, mask in enumerate(fixed_per_unit):
+                if mask is not None:
+                    fixed[i] = mask
+        plans = self.solve_arrays(price, reserve_price, fixed)
+        return [plans.plan(i) for i in range(len(self.units))]
+
+
+_FLEETS: dict[tuple[int, tuple[int, ...]], FleetSubproblems] = {}
+
+
 def solve_units(
     units: Sequence[ThermalUnit],
     price: np.ndarray,
     reserve_price: np.ndarray,
     fixed_per_unit: Sequence[np.ndarray | None] | None = None,
 ) -> list[UnitPlan | None]:
-    """`solve_unit` for every unit of a fleet under the same prices (one dual iteration)."""
-    fixed_list: Sequence[np.ndarray | None] = fixed_per_unit if fixed_per_unit is not None else [None] * len(units)
-    if len(fixed_list) != len(units):
-        raise ValueError("fixed_per_unit must have one entry per unit")
-    price_arr = _as_periods(price, "price")
-    rho = _as_periods(reserve_price, "reserve_price")
-    return [solve_unit(unit, price_arr, rho, fixed) for unit, fixed in zip(units, fixed_list, strict=True)]
+    """`solve_unit` for every unit of a fleet under the same prices (one dual iteration).
+
+    The packed fleet is kept for the same units (by identity; the cache holds them, so an id
+    cannot be reused while cached) and horizon; hold a `FleetSubproblems` to control that.
+    """
+    t_len = int(np.shape(price)[0])
+    key = (t_len, tuple(id(unit) for unit in units))
+    fleet = _FLEETS.get(key)
+    if fleet is None:
+        if len(_FLEETS) >= 8:
+            _FLEETS.clear()
+        fleet = _FLEETS[key] = FleetSubproblems(units, t_len)
+    return fleet.solve(price, reserve_price, fixed_per_unit)
