@@ -9,6 +9,7 @@ Periods are 0-based here.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from dataclasses import dataclass
@@ -43,8 +44,14 @@ def _constant_rows_hold(unit: ThermalUnit, on: np.ndarray, tol: float = 1e-9) ->
     return above <= (unit.pmax - unit.pmin) - max(unit.pmax - unit.shutdown_limit, 0.0) + tol
 
 
-def highs_dispatch(problem: Problem, on: np.ndarray) -> RefereeAnswer:
-    """Solve MODEL.tex's LP with u = on by HiGHS (the referee)."""
+def highs_dispatch(problem: Problem, on: np.ndarray, prices: tuple[np.ndarray, np.ndarray] | None = None) -> RefereeAnswer:
+    """Solve MODEL.tex's LP with u = on by HiGHS (the referee).
+
+    With `prices` = (lambda, mu) the demand and reserve rows are priced instead of imposed
+    (Lagrangian relaxation): the answer's objective is then the dual function
+    min_x [cost - lambda.(supply) - mu.(reserve)] + lambda.D + mu.R, a lower bound on the
+    optimum that equals it exactly when (lambda, mu) are optimal duals.
+    """
     G, T = on.shape
     units = problem.thermal
     if not all(_constant_rows_hold(u, on[g]) for g, u in enumerate(units)):
@@ -80,13 +87,24 @@ def highs_dispatch(problem: Problem, on: np.ndarray) -> RefereeAnswer:
     def row(coefs: dict[int, float], lo: float, hi: float) -> None:
         rows.append((coefs, lo, hi))
 
+    constant = 0.0
     for t in range(T):  # Demand, Reserves
         coefs = {int(p[g, t]): 1.0 for g in range(G)}
         coefs.update({pw[i][t]: 1.0 for i in range(len(pw))})
         fixed = sum(units[g].pmin for g in range(G) if on[g, t])
-        row(coefs, problem.demand[t] - fixed, problem.demand[t] - fixed)
+        if prices is None:
+            row(coefs, problem.demand[t] - fixed, problem.demand[t] - fixed)
+        else:
+            for k in coefs:
+                obj[k] -= float(prices[0][t])
+            constant += float(prices[0][t]) * (problem.demand[t] - fixed)
     for t in range(T):
-        row({int(r[g, t]): 1.0 for g in range(G)}, problem.reserve[t], INF)
+        if prices is None:
+            row({int(r[g, t]): 1.0 for g in range(G)}, problem.reserve[t], INF)
+        else:
+            for g in range(G):
+                obj[int(r[g, t])] -= float(prices[1][t])
+            constant += float(prices[1][t]) * problem.reserve[t]
     for g, u in enumerate(units):
         span = u.pmax - u.pmin
         u0 = 1.0 if u.on_t0 else 0.0
@@ -130,15 +148,15 @@ def highs_dispatch(problem: Problem, on: np.ndarray) -> RefereeAnswer:
     sol = h.getSolution()
     x = np.array(sol.col_value)
     duals = np.array(sol.row_dual)
-    no_load = sum(u.curve_cost[0] * float(on[g].sum()) for g, u in enumerate(units))
+    no_load = sum(u.curve_cost[0] * float(on[g].sum()) for g, u in enumerate(units)) + constant
     total = np.where(on, x[p] + np.array([u.pmin for u in units])[:, None], 0.0)
     return RefereeAnswer(
         feasible=True,
         objective=float(h.getInfo().objective_function_value) + no_load,
         p=total,
         r=x[r],
-        price=duals[:T],
-        reserve_price=duals[T:2 * T],
+        price=duals[:T] if prices is None else None,
+        reserve_price=duals[T:2 * T] if prices is None else None,
     )
 
 
@@ -224,6 +242,9 @@ def random_problem(seed: int) -> tuple[Problem, np.ndarray]:
                 time_down_t0=0 if on_t0 else 3, p_t0=pmin + (round(rnd.uniform(0.0, span), 1) if on_t0 else 0.0),
             )
         )
+        if on_t0 and rnd.random() < 0.85:  # a shutdown in period 1 must be possible, mostly
+            p_t0 = min(units[-1].p_t0, pmin + units[-1].ramp_down, units[-1].shutdown_limit, pmin + span)
+            units[-1] = dataclasses.replace(units[-1], p_t0=max(p_t0, pmin))
         state = on_t0 if rnd.random() < 0.8 else not on_t0
         for t in range(T):
             if rnd.random() < 0.15:
@@ -259,7 +280,12 @@ def _witness_demand(rnd: random.Random, units: list[ThermalUnit], renewables: li
             if t < T - 1 and not on[g, t + 1]:
                 c = min(c, u.shutdown_limit - u.pmin, u.ramp_down)
             cap[t] = c
-        # Walk forward inside [max(prev - RD, 0), min(prev + RU, cap)], rarely exact.
+        # The most each on period may hold so that the shutdowns ahead can be reached.
+        reach = cap.copy()
+        for t in range(T - 2, -1, -1):
+            if on[g, t] and on[g, t + 1]:
+                reach[t] = min(reach[t], reach[t + 1] + u.ramp_down)
+        # Walk forward inside [max(prev - RD, 0), min(prev + RU, reach)], rarely exact.
         prev = (u.p_t0 - u.pmin) if u.on_t0 else 0.0
         above = np.zeros(T)
         for t in range(T):
@@ -267,7 +293,7 @@ def _witness_demand(rnd: random.Random, units: list[ThermalUnit], renewables: li
                 prev = 0.0
                 continue
             lo = max(0.0, prev - u.ramp_down)
-            hi = min(cap[t], prev + u.ramp_up)
+            hi = min(reach[t], prev + u.ramp_up)
             above[t] = lo if hi < lo else rnd.uniform(lo, hi)
             prev = above[t]
             total[t] += u.pmin + above[t]

@@ -47,11 +47,15 @@ _FIX_TOL = 1e-9
 _ELASTIC_TOL = 1e-6
 _MAX_ITER = 200
 #: The interior point's answer must be this accurate (relative residuals and gap) to be used.
-_ACCURACY = 1e-6
+_ACCURACY = 1e-9
+#: The least accurate interior point whose active set is read (its answer checked against it).
+_FINISH_FROM = 1e-4
 _DEBUG = False
-_REFINE = 0
-_ETA = 0.99
+#: The interior point's settings, tried in turn when one breaks down numerically (step
+#: length factor, iterative refinement steps per solve).
+_ATTEMPTS = ((0.99, 1), (0.9, 3), (0.99, 3), (0.95, 0))
 _REG = 1e-8
+_SIG_MAX = 1e300
 
 
 @dataclass
@@ -259,11 +263,12 @@ def _factor_and_schur(band: np.ndarray, run_ptr: np.ndarray, row_of: np.ndarray,
                 for k in range(max(lo, i - 3), j):
                     v -= band[i, i - k] * band[j, j - k]
                 band[i, d] = v / band[j, 0]
-            v = band[i, 0]
+            d0 = band[i, 0]
+            v = d0
             for k in range(max(lo, i - 3), i):
                 v -= band[i, i - k] * band[i, i - k]
-            if v <= 1e-300:
-                v = 1e300  # a (numerically) dependent column: its step is zero
+            if v <= 1e-15 * d0:
+                v = 1e-15 * d0 + 1e-300  # cancelled to rounding: a tiny pivot, not a negative one
             band[i, 0] = math.sqrt(v)
         # Columns of the inverse (lower triangle): L y = e_c, then L^T x = y.
         for c in range(n):
@@ -475,6 +480,10 @@ def _build_lp(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp
     return lp, np.stack([gk, tk]), np.stack([gg[~keep], tt[~keep], (lo_all[~keep])])
 
 
+class _Breakdown(ArithmeticError):
+    """The Newton system went numerically wrong (not finite): the interior point stops."""
+
+
 class _Newton:
     """The factored Newton system of one interior-point iteration (K block-banded, S dense)."""
 
@@ -546,7 +555,16 @@ class _Newton:
         Ss = S / scale[:, None] / scale[None, :]
         if _DEBUG:
             print("cond S", np.linalg.cond(Ss), "diag range", scale.min()**2, scale.max()**2)
-        self.S_inv = np.linalg.inv(Ss) / scale[:, None] / scale[None, :]
+        if not np.all(np.isfinite(Ss)):
+            raise _Breakdown
+        try:
+            inv = np.linalg.inv(Ss)
+        except np.linalg.LinAlgError:
+            try:
+                inv = np.linalg.pinv(Ss)  # a coupling row without a free variable (dependent rows)
+            except np.linalg.LinAlgError as exc:
+                raise _Breakdown from exc
+        self.S_inv = inv / scale[:, None] / scale[None, :]
         self.band, self.kcc, self.mbar, self.ksys = band, kcc, mbar, ksys
 
     def solve(self, f: np.ndarray, rp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -591,9 +609,15 @@ class _Solution:
     lam: np.ndarray
     iterations: int
     merit: float  # max of the relative primal and dual residuals and the relative gap
+    s: np.ndarray  # row slacks and duals, bound gaps and duals (to tell the active set)
+    y: np.ndarray
+    xl: np.ndarray
+    zl: np.ndarray
+    xu: np.ndarray
+    zu: np.ndarray
 
 
-def _ipm(lp: _LP) -> _Solution:
+def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1) -> _Solution:
     """Mehrotra predictor-corrector on the scaled LP (infeasible start, separate step lengths)."""
     nx = lp.lb.shape[0]
     T2 = 2 * lp.T
@@ -639,7 +663,7 @@ def _ipm(lp: _LP) -> _Solution:
     bnorm = 1.0 + float(np.max(np.abs(lp.b), initial=0.0))
     hnorm = 1.0 + float(np.max(np.abs(h), initial=0.0))
     best_merit = math.inf
-    best = (x, lam)
+    best = (x, lam, s, y, zl, zu)
     since_best = 0
     cnorm = 1.0 + float(np.max(np.abs(lp.cost), initial=0.0))
     it = 0
@@ -666,13 +690,16 @@ def _ipm(lp: _LP) -> _Solution:
         if merit < best_merit:
             if merit < 0.5 * best_merit:
                 since_best = 0
-            best_merit, best = merit, (x, lam)
+            best_merit, best = merit, (x, lam, s, y, zl, zu)
         since_best += 1
         if (pres_b < 1e-11 and pres_h < 1e-11 and dres < 1e-10 and gap < 1e-10) or (since_best > 5 and best_merit < 1e-6):
             break
-        sig_row = y / s
-        sig_x = (zl / xl) * hasl + (zu / xu) * hasu
-        newton = _Newton(lp, sig_row, sig_x)
+        sig_row = np.minimum(y / s, _SIG_MAX)
+        sig_x = np.minimum((zl / xl) * hasl + (zu / xu) * hasu, _SIG_MAX)
+        try:
+            newton = _Newton(lp, sig_row, sig_x)
+        except _Breakdown:
+            break
 
         def direction(rcs: np.ndarray, rcl: np.ndarray, rcu: np.ndarray) -> tuple[np.ndarray, ...]:
             f = -rd - gtmul((rcs - y * rg) / s) + np.where(hasl, rcl / xl, 0.0) - np.where(hasu, rcu / xu, 0.0)
@@ -680,7 +707,7 @@ def _ipm(lp: _LP) -> _Solution:
             dx, dlam = newton.solve(f, rp)
             # Iterative refinement: the dual equation is what a solve error breaks near the end
             # (K holds z/x ~ 1e12), so its residual is solved for again with the same factors.
-            for _ in range(_REFINE):
+            for _ in range(refine):
                 e1 = (f - (gtmul(sig_row * gmul(dx)) + sig_x * dx - atmul(dlam))) * ff
                 e2 = rp - amul(dx)
                 ddx, ddl = newton.solve(e1, e2)
@@ -718,7 +745,6 @@ def _ipm(lp: _LP) -> _Solution:
         rcu = (target - zu * xu + dx * dzu) * hasu
         dx, dlam, ds, dy, dzl, dzu = direction(rcs, rcl, rcu)
         ap, ad = steps(dx, ds, dy, dzl, dzu)
-        eta = _ETA
         ap, ad = min(1.0, eta * ap), min(1.0, eta * ad)
         x = x + ap * dx
         s = s + ap * ds
@@ -730,7 +756,121 @@ def _ipm(lp: _LP) -> _Solution:
         y = np.maximum(y, 1e-300)
         zl = np.where(hasl, np.maximum(zl, 1e-300), 0.0)
         zu = np.where(hasu, np.maximum(zu, 1e-300), 0.0)
-    return _Solution(x=best[0], lam=best[1], iterations=it, merit=best_merit)
+    x, lam, s, y, zl, zu = best
+    return _Solution(
+        x=x, lam=lam, iterations=it, merit=best_merit, s=s, y=y,
+        xl=np.where(hasl, x - lb, np.inf), zl=zl, xu=np.where(hasu, ub - x, np.inf), zu=zu,
+    )
+
+
+def _active_lp(lp: _LP, sol: _Solution) -> tuple[_LP, np.ndarray, np.ndarray, np.ndarray]:
+    """The LP restricted to the interior point's active set: active rows kept (as equalities
+    for the caller), variables at an active bound fixed there. Returns it with the active-row
+    mask and the masks of the variables fixed at their lower / upper bound."""
+    at_lo = lp.free & (sol.xl < sol.zl)
+    at_up = lp.free & (sol.xu < sol.zu) & ~at_lo
+    free = lp.free & ~at_lo & ~at_up
+    x = sol.x.copy()
+    x[at_lo] = lp.lb[at_lo]
+    x[at_up] = lp.ub[at_up]
+    active = sol.s < sol.y
+    nc, nu, nd = lp.cap_cell.shape[0], lp.ru_cell.shape[0], lp.rd_cell.shape[0]
+    a_cap, a_ru, a_rd, a_epi = active[:nc], active[nc:nc + nu], active[nc + nu:nc + nu + nd], active[nc + nu + nd:]
+    sub = _LP(
+        N=lp.N, T=lp.T, cell_t=lp.cell_t, run_ptr=lp.run_ptr, lb=lp.lb, ub=lp.ub, x0=x, free=free,
+        cost=lp.cost, arow=lp.arow, acoef=lp.acoef, b=lp.b, rv=lp.rv[active], rc=lp.rc[active], h=lp.h[active],
+        cap_cell=lp.cap_cell[a_cap], ru_cell=lp.ru_cell[a_ru], rd_cell=lp.rd_cell[a_rd],
+        epi_cell=lp.epi_cell[a_epi], epi_m=lp.epi_m[a_epi],
+    )
+    return sub, active, at_lo, at_up
+
+
+def _finish_dual(lp: _LP, sol: _Solution) -> np.ndarray | None:
+    """Demand/reserve duals made exact on the interior point's active set, or None.
+
+    The nearest (in the active rows' duals) dual point with zero reduced cost on every variable
+    off its bounds: one solve of  (G_A^T G_A) v - A^T dlam = -d,  A v = 0,  dy = G_A v, with
+    the same block-banded + Schur machinery. Accepted when the active rows' duals stay >= 0
+    and the variables at a bound keep reduced costs of the right sign.
+    """
+    nx = sol.x.shape[0]
+    sub, active, at_lo, at_up = _active_lp(lp, sol)
+    free = sub.free
+    ff = free.astype(float)
+    rv, rc = sub.rv, sub.rc
+    a_idx = np.where(lp.arow[:-1] >= 0, lp.arow[:-1], 2 * lp.T)
+    acoef = lp.acoef[:-1]
+    y = np.maximum(sol.y[active], 0.0)
+    lam = sol.lam.copy()
+
+    def reduced(yv: np.ndarray, lv: np.ndarray) -> np.ndarray:
+        gty = np.bincount(rv.ravel(), (rc * yv[:, None]).ravel(), nx + 1)[:nx]
+        return lp.cost - acoef * np.append(lv, 0.0)[a_idx] + gty
+
+    try:
+        newton = _Newton(sub, np.ones(y.shape[0]), np.full(nx, 1e-10) * ff)
+    except _Breakdown:
+        return None
+    zero = np.zeros(2 * lp.T)
+    for _ in range(3):
+        d = reduced(y, lam) * ff
+        if float(np.max(np.abs(d), initial=0.0)) < 1e-14:
+            break
+        v, dlam = newton.solve(-d, zero)
+        y = y + (rc * np.append(v, 0.0)[rv]).sum(axis=1)
+        lam = lam + dlam
+    d = reduced(y, lam)
+    scale = 1e-9 * (1.0 + float(np.max(np.abs(lp.cost))))
+    if np.any(np.abs(d[free]) > scale) or np.any(y < -scale):
+        return None
+    if np.any(d[at_lo] < -scale) or np.any(d[at_up] > scale):
+        return None
+    return lam
+
+
+def _finish(lp: _LP, sol: _Solution) -> np.ndarray | None:
+    """The interior point's answer moved onto its optimal face exactly, or None.
+
+    Every row or bound whose dual exceeds its slack is taken as active: any feasible point
+    that keeps those active is optimal (complementary slackness with the interior point's
+    dual). The nearest such point is found by an augmented Lagrangian on the active rows
+    (bounds are fixed outright), each step one solve of the same block-banded + Schur
+    system. Returns None when the point found breaks an inactive row or bound (the active
+    set was misread), so the caller keeps the interior point's answer.
+    """
+    x0 = sol.x
+    nx = x0.shape[0]
+    sub, active, at_lo, at_up = _active_lp(lp, sol)
+    free = sub.free
+    x = sub.x0
+    rv, rc, h = sub.rv, sub.rc, sub.h
+    ff = free.astype(float)
+    a_idx = np.where(lp.arow[:-1] >= 0, lp.arow[:-1], 2 * lp.T)
+    acoef = lp.acoef[:-1]
+    penalty = 1e6
+    weight = 1.0
+    newton = _Newton(sub, np.full(h.shape[0], penalty), np.full(nx, weight) * ff)
+    nu_mult = np.zeros(h.shape[0])
+    for _ in range(8):
+        ga = (rc * np.append(x, 0.0)[rv]).sum(axis=1) - h
+        rb = lp.b - np.bincount(a_idx, acoef * x, 2 * lp.T + 1)[:-1]
+        if max(float(np.max(np.abs(ga), initial=0.0)), float(np.max(np.abs(rb), initial=0.0))) < 1e-15:
+            break
+        grad = weight * (x - x0) + np.bincount(rv.ravel(), (rc * (nu_mult + penalty * ga)[:, None]).ravel(), nx + 1)[:nx]
+        dx, _ = newton.solve(-grad * ff, rb)
+        x = x + dx
+        nu_mult = nu_mult + penalty * ((rc * np.append(x, 0.0)[rv]).sum(axis=1) - h)
+    # Every row and bound must hold (the inactive ones had room to spare).
+    tol = 1e-12
+    gx = (lp.rc * np.append(x, 0.0)[lp.rv]).sum(axis=1)
+    if np.any(gx > lp.h + tol * (1.0 + np.abs(lp.h))):
+        return None
+    if np.any(x < lp.lb - tol * (1.0 + np.abs(lp.lb))) or np.any(x > lp.ub + tol * (1.0 + np.abs(lp.ub))):
+        return None
+    rb = lp.b - np.bincount(a_idx, acoef * x, 2 * lp.T + 1)[:-1]
+    if np.max(np.abs(rb), initial=0.0) > tol * (1.0 + np.max(np.abs(lp.b), initial=0.0)):
+        return None
+    return np.clip(x, lp.lb, lp.ub)
 
 
 # --------------------------------------------------------------------------------------------
@@ -755,26 +895,9 @@ def dispatch(problem: Problem, on: np.ndarray) -> Dispatch:
     span_on = float(np.max(units.hi, initial=0.0))
     sp = max(1.0, span_on, float(np.max(fleet.w_hi - fleet.w_lo, initial=0.0)))
     sc = sp * max(1.0, fleet.max_slope)
-    penalty = 1e3
-    while True:
-        lp, cells, const = _build_lp(problem, fleet, on, units, sp, sc, penalty)
-        sol = _ipm(lp)
-        N = lp.N
-        x = sol.x
-        W = 3 * N
-        short = x[W + T:W + 2 * T] * sp
-        excess = x[W + 2 * T:W + 3 * T] * sp
-        res_short = x[W + 4 * T:W + 5 * T] * sp
-        worst = float(max(short.max(initial=0.0), excess.max(initial=0.0), res_short.max(initial=0.0)))
-        if worst <= _ELASTIC_TOL:
-            break
-        if penalty >= 1e7:
-            raise ScheduleInfeasible(_why_infeasible(problem, fleet, on, units, short, excess, res_short))
-        penalty *= 1e4
-    if not sol.merit <= _ACCURACY:
-        raise ArithmeticError(
-            f"dispatch: the interior point stopped at relative accuracy {sol.merit:.1e} after {sol.iterations} iterations"
-        )
+    lp, cells, const, x, lam = _solve(problem, fleet, on, units, sp, sc)
+    N = lp.N
+    W = 3 * N
     # Back to MW, the fixed runs included.
     p = np.zeros((G, T))
     r = np.zeros((G, T))
@@ -801,7 +924,7 @@ def dispatch(problem: Problem, on: np.ndarray) -> Dispatch:
             lo_w = np.asarray(unit.pmin, dtype=float)[:T]
             hi_w = np.asarray(unit.pmax, dtype=float)[:T]
             renewable[i] = lo_w + frac * (hi_w - lo_w)
-    price = sol.lam * (sc / sp)
+    price = lam * (sc / sp)
     return Dispatch(
         p=total,
         r=np.where(on, r, 0.0),
@@ -810,6 +933,62 @@ def dispatch(problem: Problem, on: np.ndarray) -> Dispatch:
         marginal_price=price[:T].copy(),
         reserve_price=np.maximum(price[T:], 0.0),
     )
+
+
+def _solve(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp: float,
+           sc: float) -> tuple[_LP, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The scaled LP and its exact optimum (x, demand/reserve duals), or ScheduleInfeasible.
+
+    The elastic price starts at 1e3 times the dearest cost slope and is raised once (1e7) when
+    the elastics are still used; used then, the commitment is infeasible. Each LP is tried with
+    the interior-point settings of `_ATTEMPTS` until one ends on an exact optimal vertex/face.
+    """
+    T = problem.periods
+    penalty = 1e3
+    while True:
+        lp, cells, const = _build_lp(problem, fleet, on, units, sp, sc, penalty)
+        W = 3 * lp.N
+        best: _Solution | None = None
+        for eta, refine in _ATTEMPTS:
+            sol = _ipm(lp, eta, refine)
+            if best is None or sol.merit < best.merit:
+                best = sol
+            if sol.merit <= _FINISH_FROM:
+                finished = _finish(lp, sol)
+                if finished is not None and (sol.merit <= _ACCURACY or _objective_agrees(lp, finished, sol)):
+                    break
+            if sol.merit <= _ACCURACY:
+                finished = sol.x  # accurate enough as it is; the polish takes the last residual
+                break
+        else:
+            finished = None
+        sol = best
+        x = finished if finished is not None else sol.x
+        short = x[W + T:W + 2 * T] * sp
+        excess = x[W + 2 * T:W + 3 * T] * sp
+        res_short = x[W + 4 * T:W + 5 * T] * sp
+        worst = float(max(short.max(initial=0.0), excess.max(initial=0.0), res_short.max(initial=0.0)))
+        if worst > _ELASTIC_TOL:
+            if penalty >= 1e7:
+                raise ScheduleInfeasible(_why_infeasible(problem, fleet, on, units, short, excess, res_short))
+            penalty *= 1e4
+            continue
+        if finished is None:
+            raise ArithmeticError(
+                f"dispatch: the interior point stopped at relative accuracy {sol.merit:.1e} after {sol.iterations} iterations"
+            )
+        lam = _finish_dual(lp, sol) if sol.merit > 1e-12 else None
+        return lp, cells, const, finished, sol.lam if lam is None else lam
+
+
+def _objective_agrees(lp: _LP, x: np.ndarray, sol: _Solution) -> bool:
+    """An answer finished from a less accurate interior point must cost about what it did.
+
+    A misread active set lands on another face, dearer by much more than the interior point's
+    relative accuracy; within 10 times that accuracy the face is taken as the optimal one.
+    """
+    ipm_cost = float(lp.cost @ sol.x)
+    return float(lp.cost @ x) <= ipm_cost + 10.0 * sol.merit * (1.0 + abs(ipm_cost))
 
 
 def _rooms(fleet: _Fleet, on: np.ndarray, units: _Units, p: np.ndarray, r: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
