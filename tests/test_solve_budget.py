@@ -139,6 +139,44 @@ def test_cancel_from_another_thread_stops_a_long_solve() -> None:
     assert len(outcome) == 1 and isinstance(outcome[0], SolveCancelled)
 
 
+def no_greedy_plan() -> dict[str, Any]:
+    """A feasible load the repaired greedy misses: it runs `a` (10 MW) and then cannot fit `b` (15 MW).
+
+    Nine dear 1,000 MW units make it a table solve (more than SMALL_FLEET units can run); the
+    table is then widened pass after pass until it holds a plan (b alone).
+    """
+    def gas(name: str, efficiency: float, mw: float) -> dict[str, Any]:
+        return {"name": name, "type": "gasfired", "efficiency": efficiency, "pmin": mw, "pmax": mw}
+
+    return {
+        "load": 15,
+        "fuels": {"gas(euro/MWh)": 13.4, "kerosine(euro/MWh)": 50.8, "co2(euro/ton)": 20, "wind(%)": 0},
+        "powerplants": [gas("a", 0.6, 10), gas("b", 0.5, 15)] + [gas(f"x{i}", 0.3, 1000) for i in range(9)],
+    }
+
+
+def test_every_pass_of_a_widening_solve_is_announced_before_it_is_built() -> None:
+    prepared = prepare_plan(request_of(no_greedy_plan()))
+    control = CancelAt(at=-1)
+    plan = prepared.finish(control)
+    assert [(e.name, e.p) for e in plan.entries if e.p] == [("b", 15.0)]
+    assert control.admitted[0] == prepared.cells  # the first pass is the size prepare reported
+    assert len(control.admitted) >= 2 and control.admitted == sorted(control.admitted)  # then wider ones
+
+
+def test_a_later_pass_over_the_budget_is_refused_from_inside_the_solve() -> None:
+    budget = WorkBudget(heavy_cells=50, max_heavy=1, max_cells=10_000, max_retry_after_s=10)
+    held = budget.reserve(5_000)  # the one heavy slot is taken
+    prepared = prepare_plan(request_of(no_greedy_plan()))
+    assert not budget.is_heavy(prepared.cells)  # light when it started...
+    reservation = solve_budget.Reservation(budget)
+    with pytest.raises(SolveRefused):  # ...heavy by a later pass, which must then be admitted
+        prepared.finish(SolveControl(admit=reservation.grow))
+    held.release()
+    reservation.release()
+    assert budget.in_flight() == (0, 0)
+
+
 def test_the_work_limit_is_found_while_preparing() -> None:
     payload = slow_fleet(500, 49_999.9)
     with pytest.raises(ProblemTooLarge):

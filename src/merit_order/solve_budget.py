@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import math
 import os
 import threading
@@ -200,11 +199,13 @@ def budget_for(settings: Any) -> WorkBudget:
 
 @lru_cache(maxsize=1)
 def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None where there is no glibc (musl, macOS)."""
-    name = ctypes.util.find_library("c")
+    """glibc's malloc_trim, or None where there is no glibc (musl, macOS).
+
+    Looked up among the symbols the interpreter already has loaded (CDLL(None)), not through
+    ctypes.util.find_library, which runs `ldconfig -p` in a subprocess.
+    """
     try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        trim = libc.malloc_trim
+        trim = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
         return None
     trim.argtypes = [ctypes.c_size_t]
