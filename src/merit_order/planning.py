@@ -161,7 +161,7 @@ async def _compute_within_budget(
     it): it answers most fleets outright and gives the table's size to the rest, so that a
     request over the work limit is a 422 and one over the heavy-solve budget a 503 before
     any thread or table exists. A table solve is cancelled once nobody waits for it
-    (SOLVE_TIMEOUT_SECONDS, or the client gone): see solve_budget.py.
+    (SOLVE_TIMEOUT_SECONDS, or its task cancelled): see solve_budget.py.
     """
     budget_s = settings.solve_timeout_seconds
     try:

@@ -16,9 +16,9 @@ whose plan needs a table (see calculator.solver):
 * **Cooperative cancellation.** Threads cannot be killed; the solver instead checks a
   SolveControl once per table column (tens of ms). Its deadline is the request's
   SOLVE_TIMEOUT_SECONDS, and the waiting request cancels it whenever it stops waiting (answer
-  sent, client gone, shutdown): the thread raises SolveCancelled, its tables are dropped, and
-  its reservation is given back only then, so the budget never counts a solve as gone while
-  it still runs.
+  sent, or its task cancelled, e.g. at shutdown): the thread raises SolveCancelled, its tables
+  are dropped, and its reservation is given back only then, so the budget never counts a solve
+  as gone while it still runs.
 * **One thread per heavy solve**, started for it and ended with it, rather than the shared
   pool: the number of solving threads is the number of admitted solves, and the process is
   back to its idle thread count as soon as they end (pool threads linger until reused).
@@ -260,7 +260,7 @@ async def finish_heavy(prepared: PreparedPlan, budget: WorkBudget, timeout_s: fl
     except (SolveCancelled, TimeoutError):
         raise SolveTimedOut() from None
     finally:
-        control.cancel()  # whatever ended the wait (answer, deadline, client gone, shutdown)
+        control.cancel()  # whatever ended the wait (answer, deadline, the task cancelled)
 
 
 async def finish_light(prepared: PreparedPlan, budget: WorkBudget, timeout_s: float) -> Plan:
