@@ -3,6 +3,7 @@
     merit-order serve [--host H] [--port P] [--workers N]
     merit-order plan payload.json [--table] [--wind-curtailment]
     merit-order plan - < payload.json
+    merit-order schedule instance.json [--periods N] [--gap 0.001] [--time-limit S]
     merit-order worker [--concurrency N] [--name NAME]     (REDIS_URL must be set)
 
 Exit codes of `plan`: 0 planned, 2 bad or infeasible input (one line on stderr saying
@@ -168,6 +169,64 @@ def format_table(document: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------------------
+# schedule
+
+
+def _add_schedule(subparsers: Any, settings: Settings) -> None:
+    parser = subparsers.add_parser(
+        "schedule",
+        help="print the cheapest day-ahead schedule (unit commitment) for an instance",
+        description="Solve a unit-commitment instance (pglib-uc JSON or the desk format; '-' for stdin) "
+        "and print the schedule with its proven lower bound and gap (docs/schedules.md).",
+    )
+    parser.add_argument("file", metavar="FILE", help="the instance (JSON), or - to read stdin")
+    parser.add_argument("--periods", type=int, default=None, help="keep only the first N periods")
+    parser.add_argument("--gap", type=float, default=0.001, help="stop at this certified relative gap (default 0.001)")
+    parser.add_argument("--time-limit", type=float, default=60.0, help="stop after this many seconds (default 60)")
+    parser.add_argument("--exact", action="store_true", help="ask for a proven optimum (gap 0; the time limit still applies)")
+    parser.add_argument(
+        "--progress", action="store_true", help="print one JSON line on stderr whenever the objective or bound improves"
+    )
+    parser.set_defaults(handler=_schedule)
+
+
+def _schedule(args: argparse.Namespace, settings: Settings) -> int:
+    from merit_order.schedule.errors import ScheduleError, ScheduleInfeasible, ScheduleInputError
+    from merit_order.schedule.read import read_problem
+    from merit_order.schedule.solution import schedule_document
+    from merit_order.schedule.solve import Progress, solve_schedule
+    from merit_order.validation import PayloadError, decode_json
+
+    if args.periods is not None and args.periods < 1:
+        return _fail(f"--periods must be at least 1, not {args.periods}")
+    if not 0 <= args.gap < 1:
+        return _fail(f"--gap must be in [0, 1), not {args.gap}")
+    if not 0 < args.time_limit <= 86_400:
+        return _fail(f"--time-limit must be in (0, 86400] seconds, not {args.time_limit}")
+    def report(progress: Progress) -> None:
+        line = {"objective": progress.objective, "lower_bound": progress.lower_bound, "gap": progress.gap}
+        line["elapsed"] = round(progress.elapsed, 3)
+        print(json.dumps(line), file=sys.stderr, flush=True)
+
+    try:
+        problem = read_problem(decode_json(_read_input(args.file)), args.periods)
+        result = solve_schedule(
+            problem,
+            gap=0.0 if args.exact else args.gap,
+            time_limit=args.time_limit,
+            progress=report if args.progress else None,
+        )
+    except PayloadError as exc:
+        return _fail(exc.detail)
+    except ScheduleInfeasible as exc:
+        return _fail(f"infeasible: {exc}")
+    except (ScheduleInputError, ScheduleError, _InputError) as exc:
+        return _fail(str(exc))
+    sys.stdout.write(json.dumps(schedule_document(problem, result)) + "\n")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------
 # worker
 
 
@@ -219,6 +278,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_serve(subparsers, settings)
     _add_plan(subparsers, settings)
+    _add_schedule(subparsers, settings)
     _add_worker(subparsers, settings)
     return parser
 

@@ -39,10 +39,11 @@ class OracleAnswer(Generic[Payload]):
 
 
 @dataclass
-class _Cut:
+class _Cut(Generic[Payload]):
     x: np.ndarray
     value: float
     gradient: np.ndarray
+    payload: Payload
     idle: int = 0  # iterations in a row with zero weight in the master
 
 
@@ -107,7 +108,7 @@ class BundleState(Generic[Payload]):
     centre_value: float
     centre_answer: OracleAnswer[Payload]
     t: float
-    cuts: list[_Cut] = field(default_factory=list)
+    cuts: list[_Cut[Payload]] = field(default_factory=list)
     predicted: float = float("inf")  # last predicted increase (model minus centre value)
     serious_steps: int = 0
     null_steps: int = 0
@@ -135,7 +136,7 @@ class BundleMaximiser(Generic[Payload]):
         scale = max(1.0, float(np.abs(x0).mean()) if x0.size else 1.0)
         t = t0 if t0 is not None else (0.1 * scale / norm if norm > 0 else 1.0)
         self.state = BundleState(centre=x0, centre_value=answer.value, centre_answer=answer, t=t)
-        self.state.cuts.append(_Cut(x0, answer.value, answer.gradient.copy()))
+        self.state.cuts.append(_Cut(x0, answer.value, answer.gradient.copy(), answer.payload))
         self.last_answer: OracleAnswer[Payload] = answer
         self._alpha: np.ndarray | None = None  # last master solution, to warm-start the next
 
@@ -164,6 +165,21 @@ class BundleMaximiser(Generic[Payload]):
         self._alpha = alpha
         return x, model, alpha
 
+    def weighted_payloads(self) -> list[tuple[float, Payload]]:
+        """The cuts' payloads with their weights in the last master solution (summing to 1).
+
+        For the Lagrangian dual these weights make a convex combination of unit plans that
+        approaches a solution of the convexified problem: its commitments, between 0 and 1,
+        say which units the relaxation half-wants on (the guide for repairs and branching).
+        """
+        alpha = self._alpha
+        cuts = self.state.cuts
+        if alpha is not None and alpha.shape[0] == len(cuts) - 1:
+            cuts = cuts[:-1]  # the master ran before the newest cut was added
+        if alpha is None or alpha.shape[0] != len(cuts):
+            return [(1.0, self.state.cuts[-1].payload)]
+        return [(float(a), c.payload) for a, c in zip(alpha, cuts, strict=True) if a > 1e-9]
+
     def step(self) -> OracleAnswer[Payload]:
         """One bundle iteration: solve the master, call the oracle, serious or null step."""
         s = self.state
@@ -174,7 +190,7 @@ class BundleMaximiser(Generic[Payload]):
         self.last_answer = answer
         for weight, cut in zip(alpha, s.cuts, strict=True):
             cut.idle = 0 if weight > 1e-9 else cut.idle + 1
-        s.cuts.append(_Cut(x, answer.value, answer.gradient.copy()))
+        s.cuts.append(_Cut(x, answer.value, answer.gradient.copy(), answer.payload))
         gain = answer.value - s.centre_value
         if predicted > 0 and gain >= self.serious_fraction * predicted:
             s.centre, s.centre_value, s.centre_answer = x, answer.value, answer

@@ -25,9 +25,8 @@ import numpy as np
 
 from .dispatch import Dispatch, dispatch
 from .errors import ScheduleInfeasible
-from .lagrangian import renewable_limits
+from .lagrangian import plan_unit, renewable_limits
 from .model import Problem, ThermalUnit
-from .unit_subproblem import solve_unit
 
 _PERIOD = re.compile(r"period (\d+)")
 
@@ -93,6 +92,7 @@ class Repairer:
         # Cost per MW at full output: the order in which to add capacity.
         self.full_cost = np.array([u.curve_cost[-1] / max(u.pmax, 1e-9) for u in units])
         self.attempts = 0
+        self.guide: np.ndarray | None = None
 
     def capacity_shortfall(self, on: np.ndarray) -> np.ndarray:
         """(T,) MW missing for demand + reserve (> 0 where short), ramps aside."""
@@ -110,7 +110,7 @@ class Repairer:
         current = on[g].astype(np.int8)
         fixed = np.where(current == (1 if state == 1 else 0), current, -1).astype(np.int8)
         fixed[t] = state
-        plan = solve_unit(self.problem.thermal[g], price, reserve_price, fixed)
+        plan = plan_unit(self.problem.thermal[g], price, reserve_price, fixed)
         if plan is None:
             return False
         new = plan.on.astype(bool)
@@ -119,8 +119,15 @@ class Repairer:
         on[g] = new
         return True
 
-    def repair(self, on: np.ndarray, price: np.ndarray, reserve_price: np.ndarray) -> Schedule | None:
-        """A feasible schedule close to `on`, or None if none was found in time."""
+    def repair(
+        self, on: np.ndarray, price: np.ndarray, reserve_price: np.ndarray, guide: np.ndarray | None = None
+    ) -> Schedule | None:
+        """A feasible schedule close to `on`, or None if none was found in time.
+
+        `guide` (G, T), between 0 and 1, is the dual's fractional commitment: where capacity is
+        short, the units it most wants on are added first (then the cheapest per MW).
+        """
+        self.guide = guide
         on = on.copy()
         units = self.problem.thermal
         for _ in range(4 * len(units) * max(1, self.problem.periods) + 10):
@@ -150,8 +157,12 @@ class Repairer:
         return None
 
     def _add_capacity(self, on: np.ndarray, t: int, price: np.ndarray, reserve_price: np.ndarray) -> bool:
-        """Turn on, in period t, the cheapest unit (per MW at full output) that can be."""
-        for g in np.argsort(self.full_cost, kind="stable"):
+        """Turn on, in period t, the unit the dual most wants on there (then the cheapest per
+        MW at full output) among those that can be."""
+        order = np.argsort(self.full_cost, kind="stable")
+        if self.guide is not None:
+            order = order[np.argsort(-np.round(self.guide[order, t], 3), kind="stable")]
+        for g in order:
             if not on[g, t] and self._force(on, int(g), t, 1, price, reserve_price):
                 return True
         # Every unit is on in t, yet short: a start-up or shut-down limit may bind; let
@@ -189,6 +200,19 @@ def on_blocks(row: np.ndarray) -> list[tuple[int, int]]:
     return blocks
 
 
+def _block_margin(
+    unit: ThermalUnit, g: int, schedule: Schedule, start: int, end: int, price: np.ndarray, reserve_price: np.ndarray
+) -> float:
+    """What an on-block costs beyond what its output and reserve are worth at the dual prices
+    (> 0: the block looks overpriced, the first to try dropping)."""
+    d = schedule.dispatch
+    cost = float(schedule.startup_cost[g, start:end].sum())
+    for t in range(start, end):
+        cost += unit.production_cost(float(d.p[g, t]), t)
+    worth = float(price[start:end] @ d.p[g, start:end] + reserve_price[start:end] @ d.r[g, start:end])
+    return cost - worth
+
+
 def improve(
     problem: Problem,
     schedule: Schedule,
@@ -198,44 +222,47 @@ def improve(
     deadline: float,
     on_better: Callable[[Schedule], None] | None = None,
 ) -> Schedule:
-    """Decommitment search: try dropping each on-block (dearest units first)."""
+    """Decommitment search: try dropping on-blocks, the most overpriced at the dual prices
+    first (each try costs an exact dispatch, so the order matters)."""
     best = schedule
-    order = np.argsort(-repairer.full_cost, kind="stable")
     improved = True
     while improved and time.monotonic() < deadline:
         improved = False
-        for g in order:
-            unit = problem.thermal[g]
+        candidates = []
+        for g, unit in enumerate(problem.thermal):
             if unit.must_run:
                 continue
             for start, end in on_blocks(best.on[g]):
-                if time.monotonic() > deadline:
-                    return best
-                trial = best.on.copy()
-                fixed = np.where(trial[g], 1, 0).astype(np.int8)
-                fixed[start:end] = 0
-                # keep the rest of its schedule, let its DP adjust near the dropped block
-                lo, hi = max(0, start - unit.min_down - 1), min(problem.periods, end + unit.min_down + 1)
-                fixed[lo:start] = -1
-                fixed[end:hi] = -1
-                fixed[start:end] = 0
-                plan = solve_unit(unit, price, reserve_price, fixed)
-                if plan is None:
-                    continue
-                trial[g] = plan.on.astype(bool)
-                if np.array_equal(trial[g], best.on[g]) or repairer.capacity_shortfall(trial).max() > 1e-9:
-                    continue
-                try:
-                    result = dispatch(problem, trial)
-                except ScheduleInfeasible:
-                    continue
-                costs = best.startup_cost.copy()
-                costs[g] = unit_startup_costs(unit, trial[g])
-                candidate = Schedule(on=trial, dispatch=result, startup_cost=costs)
-                if candidate.total < best.total - 1e-9 * abs(best.total):
-                    best = candidate
-                    improved = True
-                    if on_better is not None:
-                        on_better(best)
-                    break
+                candidates.append((_block_margin(unit, g, best, start, end, price, reserve_price), g, start, end))
+        candidates.sort(key=lambda c: -c[0])
+        for _, g, start, end in candidates:
+            unit = problem.thermal[g]
+            if time.monotonic() > deadline:
+                return best
+            trial = best.on.copy()
+            fixed = np.where(trial[g], 1, 0).astype(np.int8)
+            # keep the rest of its schedule, let its DP adjust near the dropped block
+            lo, hi = max(0, start - unit.min_down - 1), min(problem.periods, end + unit.min_down + 1)
+            fixed[lo:start] = -1
+            fixed[end:hi] = -1
+            fixed[start:end] = 0
+            plan = plan_unit(unit, price, reserve_price, fixed)
+            if plan is None:
+                continue
+            trial[g] = plan.on.astype(bool)
+            if np.array_equal(trial[g], best.on[g]) or repairer.capacity_shortfall(trial).max() > 1e-9:
+                continue
+            try:
+                result = dispatch(problem, trial)
+            except ScheduleInfeasible:
+                continue
+            costs = best.startup_cost.copy()
+            costs[g] = unit_startup_costs(unit, trial[g])
+            candidate = Schedule(on=trial, dispatch=result, startup_cost=costs)
+            if candidate.total < best.total - 1e-9 * abs(best.total):
+                best = candidate
+                improved = True
+                if on_better is not None:
+                    on_better(best)
+                break
     return best

@@ -29,7 +29,15 @@ from . import joint_dp
 from .branch import branch_and_bound, exact_value
 from .bundle import BundleMaximiser, OracleAnswer
 from .errors import ScheduleError, ScheduleInfeasible
-from .lagrangian import SAFETY_ABSOLUTE, SAFETY_RELATIVE, DualPoint, evaluate, initial_prices, renewable_limits
+from .lagrangian import (
+    SAFETY_ABSOLUTE,
+    SAFETY_RELATIVE,
+    DualPoint,
+    evaluate,
+    initial_prices,
+    plan_unit,
+    renewable_limits,
+)
 from .model import Problem
 from .primal import Repairer, Schedule, improve
 
@@ -165,19 +173,30 @@ def solve_schedule(
 
     nonnegative = np.r_[np.zeros(periods, dtype=bool), np.ones(periods, dtype=bool)]
     method = BundleMaximiser(oracle, np.concatenate([price, reserve_price]), nonnegative)
-    last_primal_centre = -math.inf
+    tried: set[bytes] = set()
+
+    def primal_round(latest: DualPoint) -> None:
+        """Repair the relaxation's commitments (centre, latest, and the one the bundle's
+        convex combination of plans points to) into schedules; keep the cheapest."""
+        weighted = method.weighted_payloads()
+        guide = sum(w * p.on.astype(float) for w, p in weighted)
+        centre = method.state.centre_answer.payload
+        candidates = [centre.on, latest.on, guided_commitment(problem, np.asarray(guide), centre)]
+        for on in candidates:
+            key = np.packbits(on).tobytes()
+            if key in tried or search.time_left() <= 0:
+                continue
+            tried.add(key)
+            search.offer_schedule(search.repairer.repair(on, centre.price, centre.reserve_price, np.asarray(guide)))
+
     steps = 0
     while search.time_left() > 0 and search.gap > gap:
         answer = method.step()
         steps += 1
-        centre = method.state.centre_value
-        converged = 0 <= method.state.predicted <= 1e-7 * max(1.0, abs(centre))
-        if steps % primal_every == 0 or converged or search.best is None and steps % 3 == 0:
-            if centre > last_primal_centre or search.best is None:
-                last_primal_centre = centre
-                point = method.state.centre_answer.payload
-                search.offer_schedule(search.repairer.repair(point.on, point.price, point.reserve_price))
-            search.offer_schedule(search.repairer.repair(answer.payload.on, answer.payload.price, answer.payload.reserve_price))
+        centre_value = method.state.centre_value
+        converged = 0 <= method.state.predicted <= 1e-7 * max(1.0, abs(centre_value))
+        if steps % primal_every == 0 or converged or (search.best is None and steps % 3 == 0):
+            primal_round(answer.payload)
         if converged:
             break
     if search.best is not None and search.gap > gap and search.time_left() > 0 and search.best_dual is not None:
@@ -220,6 +239,20 @@ def solve_schedule(
         solve_seconds=time.monotonic() - search.started,
         method=method,
     )
+
+
+def guided_commitment(problem: Problem, guide: np.ndarray, point: DualPoint) -> np.ndarray:
+    """Each unit's cheapest schedule at the point's prices that is on where the bundle's
+    fractional commitment is mostly on (> 0.75) and off where it is mostly off (< 0.25)."""
+    on = point.on.copy()
+    for g, unit in enumerate(problem.thermal):
+        fixed = np.full(problem.periods, -1, dtype=np.int8)
+        fixed[guide[g] > 0.75] = 1
+        fixed[guide[g] < 0.25] = 0
+        plan = plan_unit(unit, point.price, point.reserve_price, fixed)
+        if plan is not None:
+            on[g] = plan.on.astype(bool)
+    return on
 
 
 def _solve_joint(problem: Problem, search: _Search) -> ScheduleResult | None:
