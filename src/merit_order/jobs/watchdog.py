@@ -3,10 +3,11 @@
 Why this exists. Celery's own guarantees (late acknowledgement, requeue when a pool process
 dies, the Redis transport's visibility timeout) all live in the broker, so they fail together
 with it. Measured (issue 14, item 3): Redis SIGSTOPped for ~31 s while two chunks ran; the
-workers' writes timed out, Celery cancelled the running tasks on connection loss, and the two
-messages were gone (queue and `unacked` empty, no task active): the job stayed `running` at
-6/8 chunks forever. No broker setting makes that impossible, so the job itself now records
-what each chunk is doing, and something outside the broker checks it.
+workers' writes timed out, the tasks' Celery retries had to be published through the same
+stalled broker, and the two messages were gone (queue and `unacked` empty, no task active):
+the job stayed `running` at 6/8 chunks forever. No broker setting makes that impossible, so
+the job itself now records what each chunk is doing, and something outside the broker
+checks it. With it, the same 31 s stall ends `done` 3.8 s after SIGCONT (docs/operations.md).
 
 The record (Redis, next to the job's other keys; see store.py):
 
@@ -40,7 +41,7 @@ never handle the same chunk twice. For each one:
   other chunks are in) with that reason, as a job with any period in error does.
 
 Why this is safe to do eagerly. Solving a chunk twice gives the same results, stored under
-the chunk's index (the second write replaces the first); the job-state counters are
+the same keys (the second write replaces the first); the job-state counters are
 counted once per job whatever runs twice (HSETNX on started_at / finished_at, see store.py);
 a worker that receives a chunk already done (a late redelivery by the broker) skips it. So
 a wrong guess costs one chunk of duplicated work, never a wrong or double-counted answer.
@@ -51,8 +52,10 @@ at most one sweep, instead of waiting for the broker's visibility timeout (120 s
 that is still running is never resubmitted: it keeps its deadline ahead of the sweep.
 
 What it cannot do: a worker whose solve hangs forever while its heartbeat thread runs keeps
-its chunk (chunks are bounded by the request limits: seconds); and with no worker alive,
-nothing runs the watchdog -- jobs wait, as they wait for a worker anyway.
+its chunk (chunks are bounded by the request limits: seconds); a queued chunk whose message
+vanished while the queue never empties (a sustained backlog) is noticed only once the queue
+drains; and with no worker alive, nothing runs the watchdog -- jobs wait, as they wait for
+a worker anyway.
 """
 
 from __future__ import annotations
