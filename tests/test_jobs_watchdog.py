@@ -212,6 +212,35 @@ def test_sweep_resubmits_only_lost_chunks_then_gives_up_with_a_reason(aof_redis:
         assert int(redis.hget("merit-order:stats:jobs", "failed")) == 1
 
 
+def test_a_running_chunk_keeps_its_deadline_ahead_while_it_beats_and_only_then(aof_redis: RedisServer) -> None:
+    """The task's heartbeat thread: while the block runs (three times the stale delay here) no
+    sweep takes the chunk; once it stops beating, the next sweep after the delay does. And a
+    worker handed a chunk that is done (the broker's late copy) finds nothing to do."""
+    redis = aof_redis.client()
+    recovery = watchdog.Recovery(stale_seconds=0.4, max_resubmits=5, interval_seconds=0.1)
+    redis.hset(job_key("j"), mapping={"chunks": 2, "chunk_size": 1, "periods": 2, "options": "{}"})
+    redis.hset(job_key("j", "input"), mapping={k: json.dumps({"index": k, "start": k, "fleet": None, "items": [{}]}) for k in (0, 1)})
+    redis.hset(job_key("j", "running"), 0, json.dumps({"worker": "w@x", "pid": 1, "since": "now"}))
+    published = Published()
+    taken: list[watchdog.Action] = []
+    with watchdog.heartbeat(redis, "j", 0, recovery):
+        until = time.monotonic() + 1.2
+        while time.monotonic() < until:
+            taken += watchdog.sweep(redis, published, recovery, queue=QUEUE, ttl=60)
+            time.sleep(0.05)
+    assert taken == [] and published == []
+    time.sleep(0.45)
+    assert [(a.chunk, a.what) for a in watchdog.sweep(redis, published, recovery, queue=QUEUE, ttl=60)] == [(0, "resubmitted")]
+    assert published == [("j", 0)]
+
+    work = watchdog.chunk_work(redis, "j", 1)
+    assert work is not None and work.message["index"] == 1 and work.total_chunks == 2
+    redis.hset(job_key("j", "counts"), 1, json.dumps({"ok": 1, "infeasible": 0, "error": 0}))
+    assert watchdog.chunk_work(redis, "j", 1) is None  # done: a late redelivery is skipped
+    assert not watchdog.beat(redis, "j", 1, recovery)  # and a late beat cannot bring its deadline back
+    assert watchdog.chunk_work(redis, "gone", 0) is None  # nor is there anything to do for a vanished job
+
+
 def _store(redis: Any, job_id: str, chunk: int, plants: list[dict[str, Any]], periods: list[dict[str, Any]]) -> None:
     """Chunk `chunk` (two periods) solved and stored, as a worker's task stores it."""
     results = [{"index": i, "label": periods[i]["label"], **expected(plants, periods[i])} for i in (2 * chunk, 2 * chunk + 1)]
