@@ -33,7 +33,14 @@ REL_TOL = 1e-6
 
 
 def _highs() -> highspy.Highs:
+    """HiGHS with exact gaps, tight tolerances and presolve OFF.
+
+    Presolve off is deliberate: HiGHS 1.16's presolve returned "optimal" -8081.93 on the
+    single-unit model of `test_highs_presolve_regression_case` whose true optimum (feasible
+    plan checked row by row, and HiGHS itself without presolve) is -8762.74.
+    """
     h = highspy.Highs()
+    h.setOptionValue("presolve", "off")
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     h.setOptionValue("random_seed", 7)
@@ -68,6 +75,7 @@ def referee(
     ut, dt = unit.min_up, unit.min_down
     u0 = 1 if unit.on_t0 else 0
     ut0, dt0 = unit.time_up_t0, unit.time_down_t0
+    factor = np.ones(T) if unit.cost_scale is None else np.asarray(unit.cost_scale[:T], dtype=float)
     lower: list[float] = []
     upper: list[float] = []
     cost: list[float] = []
@@ -91,7 +99,7 @@ def referee(
             lo_u = 1.0
         if plan is not None:
             lo_u = hi_u = float(plan.on[t])
-        u.append(var(lo_u, hi_u, cp[0] - price[t] * pmin, True))
+        u.append(var(lo_u, hi_u, factor[t] * cp[0] - price[t] * pmin, True))
         v.append(var(0.0, 1.0, 0.0, True))
         w.append(var(0.0, 1.0, 0.0, True))
         for s in range(S):
@@ -104,7 +112,7 @@ def referee(
             p.append(var(0.0, span, -price[t], False))
             r.append(var(0.0, math.inf, -reserve_price[t], False))
         for l in range(L):
-            lam[l].append(var(0.0, 1.0, cp[l] - cp[0], False))
+            lam[l].append(var(0.0, 1.0, factor[t] * (cp[l] - cp[0]), False))
     rows: list[tuple[float, float, list[tuple[int, float]]]] = []
 
     def row(lo: float, hi: float, terms: list[tuple[int, float]]) -> None:
@@ -185,7 +193,8 @@ def referee(
 def plan_objective(unit: ThermalUnit, plan: UnitPlan, price: np.ndarray, reserve_price: np.ndarray) -> float:
     """The objective of a plan from its own arrays: sum u cost(P) + startup - price P - rho r."""
     on = plan.on.astype(bool)
-    curve = np.interp(plan.p, unit.curve_mw, unit.curve_cost)
+    factor = np.ones(price.shape[0]) if unit.cost_scale is None else np.asarray(unit.cost_scale[: price.shape[0]])
+    curve = factor * np.interp(plan.p, unit.curve_mw, unit.curve_cost)
     return float(np.sum(np.where(on, curve, 0.0)) + plan.startup_cost.sum() - price @ plan.p - reserve_price @ plan.r)
 
 
@@ -287,6 +296,7 @@ def random_unit(rng: np.random.Generator) -> ThermalUnit:
         startup_limit=startup_limit,
         shutdown_limit=shutdown_limit,
         must_run=bool(rng.random() < 0.05),
+        cost_scale=tuple(rng.uniform(0.0, 2.0, 48).tolist()) if rng.random() < 0.2 else None,
         on_t0=on_t0,
         time_up_t0=time_up_t0,
         time_down_t0=time_down_t0,
@@ -439,6 +449,38 @@ def test_hand_case_startup_categories() -> None:
     assert plan.on.tolist() == [1, 0, 0, 1, 1]
     assert plan.startup_cost.tolist() == [0, 0, 0, 10.0, 0]
     assert plan.value == pytest.approx(3 * (100 - 300) + 10)
+
+
+def test_highs_presolve_regression_case() -> None:
+    """A case HiGHS's presolve gets wrong (see `_highs`): the solver's -8762.74 is the optimum.
+
+    On at t0 at Pmax, forced on in period 3 and off in 4: the best plan runs flat out in
+    periods 1-2, drops to Pmin in period 3 carrying the whole span as reserve, and stops.
+    """
+    unit = ThermalUnit(
+        name="presolve",
+        pmin=37.22392499235518,
+        pmax=90.98117995856359,
+        curve_mw=(37.22392499235518, 90.98117995856359),
+        curve_cost=(110.4873567701488, 1141.004244344288),
+        startup=(StartupCategory(lag=2, cost=737.3474897500425), StartupCategory(lag=3, cost=1301.2587071622897)),
+        min_up=1,
+        min_down=2,
+        ramp_up=54.30128577373873,
+        ramp_down=62.04213314947956,
+        startup_limit=47.993095974265486,
+        on_t0=True,
+        time_up_t0=3,
+        p_t0=90.98117995856359,
+    )
+    price = np.array([63.75026525399185, 58.3347560554091, -10.541508482330368, -10.267915763040163, 4.0610181484867685, 3.763307992149145])
+    reserve_price = np.array([3.0180172013182656, 4.203853728003123, 8.188585911039517, 6.597932287146197, 2.4047263259665037, 2.5014790154376394])
+    fixed = np.array([-1, -1, 1, 0, -1, -1], dtype=np.int8)
+    plan = check_case(unit, price, reserve_price, fixed)
+    assert plan is not None
+    assert plan.value == pytest.approx(-8762.743028116865, rel=1e-9)
+    assert plan.on.tolist() == [1, 1, 1, 0, 0, 0]
+    assert plan.r[2] == pytest.approx(unit.pmax - unit.pmin)
 
 
 def test_conflicting_fixed_mask_is_infeasible() -> None:

@@ -3,7 +3,9 @@
 Relaxing the demand and reserve rows of pglib-uc's MODEL.tex with prices `price[t]` ($/MW per
 period) and `reserve_price[t]` (>= 0) leaves one independent problem per thermal unit:
 
-    min  sum_t [ u_t * cost(P_t) + startup_t - price_t * P_t - reserve_price_t * r_t ]
+    min  sum_t [ u_t * cost_t(P_t) + startup_t - price_t * P_t - reserve_price_t * r_t ]
+
+(cost_t = the unit's convex piecewise-linear curve times its `cost_scale[t]`, if any)
 
 over every schedule of that unit satisfying MODEL.tex's single-unit rows. Its optimum enters a
 lower bound that is *certified*, so it must be the true minimum: any approximation from above
@@ -23,7 +25,7 @@ How (all times 0-based here; MODEL.tex's t is t + 1):
 * Dispatch inside an interval, written with x = p above Pmin: reserve is always worth its
   largest value r_t = min(cap_t, RU + x_{t-1}) - x_t (reserve prices are >= 0), so the period
   objective is phi_t(x_t) - rho_t * min(cap_t, RU + x_{t-1}) with phi_t(x) = cost(Pmin + x) -
-  price_t (Pmin + x) + rho_t x convex piecewise linear. The forward value function
+  price_t (Pmin + x) + rho_t x convex piecewise linear (cost_t includes the period's scale). The forward value function
   F_t(x) = phi_t(x) + min_{x_t - RU <= y <= x_t + RD} [F_{t-1}(y) - rho_t min(cap_t, RU + y)]
   therefore stays convex piecewise linear and is propagated *exactly* as breakpoint arrays
   (Frangioni & Gentile's interval DP with an exact convex dispatch; the window-min of a convex
@@ -89,6 +91,7 @@ class _Compiled:
     ipar: np.ndarray  # int64 parameters (see _I_*)
     bx: np.ndarray  # (K,) breakpoints of power above Pmin (lower convex hull of the curve)
     bc: np.ndarray  # (K,) cost per period at those breakpoints
+    scale: np.ndarray  # (T,) per-period multiplier of bc (ThermalUnit.cost_scale; ones if none)
     sc: np.ndarray  # (T, Dmax + 1) start-up cost of a start at t after d periods off (d capped)
     sc_none: np.ndarray  # (T,) start-up cost at t when off since before the horizon
 
@@ -163,7 +166,10 @@ def _compile(unit: ThermalUnit, periods: int) -> _Compiled:
         ],
         dtype=np.int64,
     )
-    return _Compiled(fpar=fpar, ipar=ipar, bx=bx, bc=np.asarray(cost, dtype=float), sc=sc, sc_none=sc_none)
+    scale = np.ascontiguousarray(unit.scale(periods), dtype=float)
+    if scale.shape != (periods,) or not np.all(scale >= 0.0):
+        raise ValueError(f"unit {unit.name!r}: cost_scale needs {periods} values >= 0 (a convex cost)")
+    return _Compiled(fpar=fpar, ipar=ipar, bx=bx, bc=np.asarray(cost, dtype=float), scale=scale, sc=sc, sc_none=sc_none)
 
 
 # --------------------------------------------------------------------------------------------
@@ -506,6 +512,7 @@ def _solve_kernel(
     ipar: np.ndarray,
     bx: np.ndarray,
     bc: np.ndarray,
+    cscale: np.ndarray,
     sc: np.ndarray,
     sc_none: np.ndarray,
     price: np.ndarray,
@@ -565,7 +572,7 @@ def _solve_kernel(
     for t in range(t_len):
         best = 0
         for j in range(k):
-            phi[t, j] = bc[j] - price[t] * (pmin + bx[j]) + rho[t] * bx[j]
+            phi[t, j] = cscale[t] * bc[j] - price[t] * (pmin + bx[j]) + rho[t] * bx[j]
             if phi[t, j] < phi[t, best]:
                 best = j
         xstar[t] = bx[best]
@@ -867,7 +874,7 @@ def solve_unit(
     r = np.zeros(t_len)
     su = np.zeros(t_len)
     value = _solve_kernel(
-        comp.fpar, comp.ipar, comp.bx, comp.bc, comp.sc, comp.sc_none, price_arr, rho, fixed_arr, _force_general, on, x, r, su
+        comp.fpar, comp.ipar, comp.bx, comp.bc, comp.scale, comp.sc, comp.sc_none, price_arr, rho, fixed_arr, _force_general, on, x, r, su
     )
     if not math.isfinite(value):
         return None
@@ -881,6 +888,7 @@ def _solve_batch(
     ipar: np.ndarray,
     bx: np.ndarray,
     bc: np.ndarray,
+    cscale: np.ndarray,
     sc: np.ndarray,
     sc_none: np.ndarray,
     price: np.ndarray,
@@ -895,7 +903,7 @@ def _solve_batch(
     """`_solve_kernel` for every unit of a packed fleet (one call per dual iteration)."""
     for i in range(fpar.shape[0]):
         values[i] = _solve_kernel(
-            fpar[i], ipar[i], bx[i], bc[i], sc[i], sc_none[i], price, rho, fixed[i], False, out_on[i], out_x[i], out_r[i], out_su[i]
+            fpar[i], ipar[i], bx[i], bc[i], cscale[i], sc[i], sc_none[i], price, rho, fixed[i], False, out_on[i], out_x[i], out_r[i], out_su[i]
         )
 
 
@@ -934,6 +942,7 @@ class FleetSubproblems:
         self._ipar = np.zeros((n, comps[0].ipar.shape[0] if comps else 10), dtype=np.int64)
         self._bx = np.zeros((n, kmax))
         self._bc = np.zeros((n, kmax))
+        self._scale = np.zeros((n, self.periods))
         self._sc = np.zeros((n, self.periods, dmax))
         self._sc_none = np.zeros((n, self.periods))
         for i, c in enumerate(comps):
@@ -942,6 +951,7 @@ class FleetSubproblems:
             self._ipar[i] = c.ipar
             self._bx[i, :k] = c.bx
             self._bc[i, :k] = c.bc
+            self._scale[i] = c.scale
             self._sc[i, :, : c.sc.shape[1]] = c.sc
             self._sc_none[i] = c.sc_none
         self._pmin = np.array([unit.pmin for unit in self.units])
@@ -969,7 +979,7 @@ class FleetSubproblems:
         su = np.zeros((n, t_len))
         values = np.zeros(n)
         if n:
-            _solve_batch(self._fpar, self._ipar, self._bx, self._bc, self._sc, self._sc_none, price_arr, rho, fixed_arr, on, x, r, su, values)
+            _solve_batch(self._fpar, self._ipar, self._bx, self._bc, self._scale, self._sc, self._sc_none, price_arr, rho, fixed_arr, on, x, r, su, values)
         p = np.where(on == 1, x + self._pmin[:, None], 0.0)
         return FleetPlans(value=values, on=on, p=p, r=r, startup_cost=su)
 
