@@ -18,22 +18,28 @@ How (all times 0-based here; MODEL.tex's t is t + 1):
   rows that only see the dispatch inside one interval (MaxOutput1/2, ramps, reserve: p is power
   above Pmin and 0 when off, so a start period may carry at most min(RU, SU - Pmin) of p + r, the
   last period before a shutdown at most SD - Pmin of p + r and at most RD of p). So the optimum
-  is a dynamic programme over intervals (`_dp`), in which each interval's value E[a][b] is the
-  optimum of its own ramp-constrained dispatch and start-up costs come from a table built with
-  `ThermalUnit.startup_cost` (off time since an in-horizon shutdown, capped where the table
-  stops changing; or "off since before the horizon").
+  is a dynamic programme over intervals (`_solve_kernel`): S[s] = best cost of the periods
+  before a shutdown at s, pre[a] = best cost before a start at a (S[s] plus the start-up price
+  from a table built with `ThermalUnit.startup_cost`, indexed by the off time since the
+  shutdown, capped where the table stops changing, or "off since before the horizon"), and
+  S[b + 1] = min_a pre[a] + E[a][b] with E the interval's optimal dispatch.
 * Dispatch inside an interval, written with x = p above Pmin: reserve is always worth its
   largest value r_t = min(cap_t, RU + x_{t-1}) - x_t (reserve prices are >= 0), so the period
-  objective is phi_t(x_t) - rho_t * min(cap_t, RU + x_{t-1}) with phi_t(x) = cost(Pmin + x) -
-  price_t (Pmin + x) + rho_t x convex piecewise linear (cost_t includes the period's scale). The forward value function
+  objective is phi_t(x_t) - rho_t * min(cap_t, RU + x_{t-1}) with phi_t(x) = cost_t(Pmin + x)
+  - price_t (Pmin + x) + rho_t x, convex piecewise linear. The forward value function
   F_t(x) = phi_t(x) + min_{x_t - RU <= y <= x_t + RD} [F_{t-1}(y) - rho_t min(cap_t, RU + y)]
   therefore stays convex piecewise linear and is propagated *exactly* as breakpoint arrays
-  (Frangioni & Gentile's interval DP with an exact convex dispatch; the window-min of a convex
-  function is its left part shifted by -RD, a flat piece, its right part shifted by +RU).
+  (`_step`; Frangioni & Gentile's interval DP with an exact convex dispatch: the window-min of
+  a convex function is its left part shifted by -RD, a flat piece, its right part shifted by
+  +RU). Rows from a start are cut short only when a proven lower bound on everything they can
+  still reach is strictly worse than a schedule already found, so the result stays exact.
 * When ramps cannot bind inside an interval (RU, RD >= Pmax - Pmin; "case a") the periods
   decouple and each period's best x is the projection of phi_t's minimiser on the period's
-  range, a closed form; intervals are then prefix sums. Start-up/shut-down capabilities and the
-  initial period still apply, period by period.
+  range, a closed form; start-up/shut-down capabilities and the initial period still apply,
+  period by period, and the interval minimum becomes a running minimum (O(T x lags)).
+
+`FleetSubproblems` packs a fleet once and solves all its units in one compiled call (what a
+dual iteration needs); `solve_unit` / `solve_units` are the per-call conveniences.
 
 The kernels are numba-compiled (`cache=True`) when numba is importable; the same code runs as
 plain Python otherwise (slowly, but with identical results).
