@@ -29,6 +29,7 @@ Periods in messages are 1-based, as in MODEL.tex and the pglib-uc files.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import weakref
 from dataclasses import dataclass
@@ -52,8 +53,14 @@ _ACCURACY = 1e-9
 _FINISH_FROM = 1e-4
 _DEBUG = False
 #: The interior point's settings, tried in turn when one breaks down numerically (step
-#: length factor, iterative refinement steps per solve).
-_ATTEMPTS = ((0.99, 1), (0.9, 3), (0.99, 3), (0.95, 0))
+#: length factor, iterative refinement steps per solve, relative dual regularization of the
+#: Schur complement: it turns singular when rows become dependent at the optimum, e.g. an
+#: active cap row tying a period's demand and reserve rows; relative random perturbation of
+#: the costs, which breaks ties between equally cheap dispatches: the answer is still
+#: finished and proven optimal on the unperturbed LP).
+_ATTEMPTS = (
+    (0.99, 1, 0.0, 0.0), (0.9, 3, 0.0, 0.0), (0.99, 1, 1e-10, 0.0), (0.99, 1, 0.0, 1e-7), (0.9, 2, 1e-8, 1e-6),
+)
 _REG = 1e-8
 _SIG_MAX = 1e300
 
@@ -487,7 +494,7 @@ class _Breakdown(ArithmeticError):
 class _Newton:
     """The factored Newton system of one interior-point iteration (K block-banded, S dense)."""
 
-    def __init__(self, lp: _LP, sig_row: np.ndarray, sig_x: np.ndarray) -> None:
+    def __init__(self, lp: _LP, sig_row: np.ndarray, sig_x: np.ndarray, s_reg: float = 0.0, s_rel: float = 0.0) -> None:
         N, T = lp.N, lp.T
         P, R, C, W = 0, N, 2 * N, 3 * N
         self.lp = lp
@@ -550,11 +557,12 @@ class _Newton:
         _factor_and_schur(band, lp.run_ptr, row_of, coef, S)
         ksys = np.where(lp.free[W:], sig_x[W:], 1.0)
         fsys = lp.free[W:].astype(float)
-        S[np.diag_indices(2 * T)] += np.bincount(lp.arow[W:-1], fsys / ksys, 2 * T)
+        S[np.diag_indices(2 * T)] += np.bincount(lp.arow[W:-1], fsys / ksys, 2 * T) + s_reg
         scale = np.sqrt(np.maximum(np.diag(S), 1e-300))
         Ss = S / scale[:, None] / scale[None, :]
-        if _DEBUG:
-            print("cond S", np.linalg.cond(Ss), "diag range", scale.min()**2, scale.max()**2)
+        # Relative dual regularization: when an active cap row ties a period's demand and
+        # reserve rows (or any rows become dependent at the optimum), S turns singular.
+        Ss[np.diag_indices(2 * T)] += s_rel
         if not np.all(np.isfinite(Ss)):
             raise _Breakdown
         try:
@@ -617,7 +625,7 @@ class _Solution:
     zu: np.ndarray
 
 
-def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1) -> _Solution:
+def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0) -> _Solution:
     """Mehrotra predictor-corrector on the scaled LP (infeasible start, separate step lengths)."""
     nx = lp.lb.shape[0]
     T2 = 2 * lp.T
@@ -697,7 +705,7 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1) -> _Solution:
         sig_row = np.minimum(y / s, _SIG_MAX)
         sig_x = np.minimum((zl / xl) * hasl + (zu / xu) * hasu, _SIG_MAX)
         try:
-            newton = _Newton(lp, sig_row, sig_x)
+            newton = _Newton(lp, sig_row, sig_x, s_rel=s_rel)
         except _Breakdown:
             break
 
@@ -717,11 +725,6 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1) -> _Solution:
             dy = (rcs - y * ds) / s
             dzl = np.where(hasl, (rcl - zl * dx) / xl, 0.0)
             dzu = np.where(hasu, (rcu + zu * dx) / xu, 0.0)
-            if _DEBUG:
-                res = (-atmul(dlam) + gtmul(dy) - dzl + dzu + rd) * ff
-                j = int(np.argmax(np.abs(res)))
-                e1 = (f - (gtmul(sig_row * gmul(dx)) + sig_x * dx - atmul(dlam))) * ff
-                print("   dual lin res", np.abs(res).max(), j, "e1", np.abs(e1).max(), int(np.argmax(np.abs(e1))), "|dx|", np.abs(dx).max(), "|dy|", np.abs(dy).max(), "dlam", np.abs(dlam).max())
             return dx, dlam, ds, dy, dzl, dzu
 
         def steps(dx: np.ndarray, ds: np.ndarray, dy: np.ndarray, dzl: np.ndarray, dzu: np.ndarray) -> tuple[float, float]:
@@ -763,29 +766,41 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1) -> _Solution:
     )
 
 
-def _active_lp(lp: _LP, sol: _Solution) -> tuple[_LP, np.ndarray, np.ndarray, np.ndarray]:
-    """The LP restricted to the interior point's active set: active rows kept (as equalities
-    for the caller), variables at an active bound fixed there. Returns it with the active-row
-    mask and the masks of the variables fixed at their lower / upper bound."""
-    at_lo = lp.free & (sol.xl < sol.zl)
-    at_up = lp.free & (sol.xu < sol.zu) & ~at_lo
-    free = lp.free & ~at_lo & ~at_up
-    x = sol.x.copy()
-    x[at_lo] = lp.lb[at_lo]
-    x[at_up] = lp.ub[at_up]
-    active = sol.s < sol.y
+@dataclass
+class _ActiveSet:
+    """Rows kept as equalities and variables fixed at a bound, read from an interior point."""
+
+    rows: np.ndarray
+    at_lo: np.ndarray
+    at_up: np.ndarray
+
+    @classmethod
+    def read(cls, lp: _LP, sol: _Solution, tau: float) -> _ActiveSet:
+        """Active where the slack (gap) is below tau times its dual."""
+        at_lo = lp.free & (sol.xl < tau * sol.zl)
+        at_up = lp.free & (sol.xu < tau * sol.zu) & ~at_lo
+        return cls(rows=sol.s < tau * sol.y, at_lo=at_lo, at_up=at_up)
+
+
+def _active_lp(lp: _LP, act: _ActiveSet, x_start: np.ndarray) -> _LP:
+    """The LP restricted to an active set: its active rows only, the variables at an active
+    bound fixed there (x0 holds the start point with those bounds applied)."""
+    free = lp.free & ~act.at_lo & ~act.at_up
+    x = x_start.copy()
+    x[act.at_lo] = lp.lb[act.at_lo]
+    x[act.at_up] = lp.ub[act.at_up]
+    active = act.rows
     nc, nu, nd = lp.cap_cell.shape[0], lp.ru_cell.shape[0], lp.rd_cell.shape[0]
     a_cap, a_ru, a_rd, a_epi = active[:nc], active[nc:nc + nu], active[nc + nu:nc + nu + nd], active[nc + nu + nd:]
-    sub = _LP(
+    return _LP(
         N=lp.N, T=lp.T, cell_t=lp.cell_t, run_ptr=lp.run_ptr, lb=lp.lb, ub=lp.ub, x0=x, free=free,
         cost=lp.cost, arow=lp.arow, acoef=lp.acoef, b=lp.b, rv=lp.rv[active], rc=lp.rc[active], h=lp.h[active],
         cap_cell=lp.cap_cell[a_cap], ru_cell=lp.ru_cell[a_ru], rd_cell=lp.rd_cell[a_rd],
         epi_cell=lp.epi_cell[a_epi], epi_m=lp.epi_m[a_epi],
     )
-    return sub, active, at_lo, at_up
 
 
-def _finish_dual(lp: _LP, sol: _Solution) -> np.ndarray | None:
+def _finish_dual(lp: _LP, sol: _Solution, act: _ActiveSet) -> np.ndarray | None:
     """Demand/reserve duals made exact on the interior point's active set, or None.
 
     The nearest (in the active rows' duals) dual point with zero reduced cost on every variable
@@ -794,7 +809,8 @@ def _finish_dual(lp: _LP, sol: _Solution) -> np.ndarray | None:
     and the variables at a bound keep reduced costs of the right sign.
     """
     nx = sol.x.shape[0]
-    sub, active, at_lo, at_up = _active_lp(lp, sol)
+    sub = _active_lp(lp, act, sol.x)
+    active, at_lo, at_up = act.rows, act.at_lo, act.at_up
     free = sub.free
     ff = free.astype(float)
     rv, rc = sub.rv, sub.rc
@@ -808,11 +824,12 @@ def _finish_dual(lp: _LP, sol: _Solution) -> np.ndarray | None:
         return lp.cost - acoef * np.append(lv, 0.0)[a_idx] + gty
 
     try:
-        newton = _Newton(sub, np.ones(y.shape[0]), np.full(nx, 1e-10) * ff)
+        # s_reg keeps the price of a row without a free variable where it was.
+        newton = _Newton(sub, np.ones(y.shape[0]), np.full(nx, 1e-10) * ff, s_reg=1e-8)
     except _Breakdown:
         return None
     zero = np.zeros(2 * lp.T)
-    for _ in range(3):
+    for _ in range(6):
         d = reduced(y, lam) * ff
         if float(np.max(np.abs(d), initial=0.0)) < 1e-14:
             break
@@ -820,7 +837,9 @@ def _finish_dual(lp: _LP, sol: _Solution) -> np.ndarray | None:
         y = y + (rc * np.append(v, 0.0)[rv]).sum(axis=1)
         lam = lam + dlam
     d = reduced(y, lam)
-    scale = 1e-9 * (1.0 + float(np.max(np.abs(lp.cost))))
+    if not (np.all(np.isfinite(d)) and np.all(np.isfinite(lam))):
+        return None
+    scale = 1e-11 * (1.0 + float(np.max(np.abs(lam), initial=0.0)) + float(np.max(np.abs(y), initial=0.0)))
     if np.any(np.abs(d[free]) > scale) or np.any(y < -scale):
         return None
     if np.any(d[at_lo] < -scale) or np.any(d[at_up] > scale):
@@ -828,49 +847,75 @@ def _finish_dual(lp: _LP, sol: _Solution) -> np.ndarray | None:
     return lam
 
 
-def _finish(lp: _LP, sol: _Solution) -> np.ndarray | None:
-    """The interior point's answer moved onto its optimal face exactly, or None.
+def _project(lp: _LP, act: _ActiveSet, x0: np.ndarray) -> np.ndarray | None:
+    """The point nearest x0 with the active rows and the coupling rows met exactly.
 
-    Every row or bound whose dual exceeds its slack is taken as active: any feasible point
-    that keeps those active is optimal (complementary slackness with the interior point's
-    dual). The nearest such point is found by an augmented Lagrangian on the active rows
-    (bounds are fixed outright), each step one solve of the same block-banded + Schur
-    system. Returns None when the point found breaks an inactive row or bound (the active
-    set was misread), so the caller keeps the interior point's answer.
+    An augmented Lagrangian on the active rows (the bounds are fixed outright), each step one
+    solve of the same block-banded + Schur system.
     """
-    x0 = sol.x
     nx = x0.shape[0]
-    sub, active, at_lo, at_up = _active_lp(lp, sol)
-    free = sub.free
+    sub = _active_lp(lp, act, x0)
     x = sub.x0
     rv, rc, h = sub.rv, sub.rc, sub.h
-    ff = free.astype(float)
+    ff = sub.free.astype(float)
     a_idx = np.where(lp.arow[:-1] >= 0, lp.arow[:-1], 2 * lp.T)
     acoef = lp.acoef[:-1]
     penalty = 1e6
-    weight = 1.0
-    newton = _Newton(sub, np.full(h.shape[0], penalty), np.full(nx, weight) * ff)
+    try:
+        newton = _Newton(sub, np.full(h.shape[0], penalty), ff.copy(), s_reg=1e-10)
+    except _Breakdown:
+        return None
     nu_mult = np.zeros(h.shape[0])
     for _ in range(8):
         ga = (rc * np.append(x, 0.0)[rv]).sum(axis=1) - h
         rb = lp.b - np.bincount(a_idx, acoef * x, 2 * lp.T + 1)[:-1]
         if max(float(np.max(np.abs(ga), initial=0.0)), float(np.max(np.abs(rb), initial=0.0))) < 1e-15:
             break
-        grad = weight * (x - x0) + np.bincount(rv.ravel(), (rc * (nu_mult + penalty * ga)[:, None]).ravel(), nx + 1)[:nx]
+        grad = (x - x0) + np.bincount(rv.ravel(), (rc * (nu_mult + penalty * ga)[:, None]).ravel(), nx + 1)[:nx]
         dx, _ = newton.solve(-grad * ff, rb)
         x = x + dx
         nu_mult = nu_mult + penalty * ((rc * np.append(x, 0.0)[rv]).sum(axis=1) - h)
-    # Every row and bound must hold (the inactive ones had room to spare).
+    return x if np.all(np.isfinite(x)) else None
+
+
+def _finish(lp: _LP, sol: _Solution, tau: float = 1.0) -> tuple[np.ndarray, _ActiveSet] | None:
+    """The interior point's answer moved onto its optimal face exactly, or None.
+
+    Rows and bounds whose slack is below tau times their dual are taken as active and the
+    nearest point keeping them active (and meeting the coupling rows) is computed. A few
+    repair rounds follow: an inactive row or a bound that the point breaks is made active, and
+    a coupling row left unmet because every variable in it was fixed at a bound gets those
+    variables back (a small output misread as zero). Returns the point with its active set;
+    the caller proves it optimal with `_finish_dual`.
+    """
+    act = _ActiveSet.read(lp, sol, tau)
     tol = 1e-12
-    gx = (lp.rc * np.append(x, 0.0)[lp.rv]).sum(axis=1)
-    if np.any(gx > lp.h + tol * (1.0 + np.abs(lp.h))):
-        return None
-    if np.any(x < lp.lb - tol * (1.0 + np.abs(lp.lb))) or np.any(x > lp.ub + tol * (1.0 + np.abs(lp.ub))):
-        return None
-    rb = lp.b - np.bincount(a_idx, acoef * x, 2 * lp.T + 1)[:-1]
-    if np.max(np.abs(rb), initial=0.0) > tol * (1.0 + np.max(np.abs(lp.b), initial=0.0)):
-        return None
-    return np.clip(x, lp.lb, lp.ub)
+    a_idx = np.where(lp.arow[:-1] >= 0, lp.arow[:-1], 2 * lp.T)
+    acoef = lp.acoef[:-1]
+    W, T = 3 * lp.N, lp.T
+    elastic = np.zeros(lp.lb.shape[0], dtype=bool)
+    elastic[W + T:W + 3 * T] = True
+    elastic[W + 4 * T:] = True
+    for _ in range(4):
+        x = _project(lp, act, sol.x)
+        if x is None:
+            return None
+        gx = (lp.rc * np.append(x, 0.0)[lp.rv]).sum(axis=1)
+        rb = lp.b - np.bincount(a_idx, acoef * x, 2 * lp.T + 1)[:-1]
+        if _DEBUG:
+            print("finish: rows", np.max(gx - lp.h, initial=0), "lb", np.max(lp.lb - x), "ub", np.max(x - lp.ub), "rb", np.max(np.abs(rb)))
+        bad_rows = gx > lp.h + tol * (1.0 + np.abs(lp.h))
+        below = x < lp.lb - tol * (1.0 + np.abs(lp.lb))
+        above = x > lp.ub + tol * (1.0 + np.abs(lp.ub))
+        unmet = np.abs(rb) > tol * (1.0 + np.max(np.abs(lp.b), initial=0.0))
+        if not (bad_rows.any() or below.any() or above.any() or unmet.any()):
+            return np.clip(x, lp.lb, lp.ub), act
+        release = np.append(unmet, False)[a_idx] & (act.at_lo | act.at_up) & ~elastic
+        if bad_rows.any() and (act.rows | bad_rows).sum() == act.rows.sum():
+            return None
+        act = _ActiveSet(rows=act.rows | bad_rows, at_lo=(act.at_lo | below) & ~release,
+                         at_up=(act.at_up | above) & ~release)
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -949,19 +994,28 @@ def _solve(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp: f
         lp, cells, const = _build_lp(problem, fleet, on, units, sp, sc, penalty)
         W = 3 * lp.N
         best: _Solution | None = None
-        for eta, refine in _ATTEMPTS:
-            sol = _ipm(lp, eta, refine)
+        finished: np.ndarray | None = None
+        lam: np.ndarray | None = None
+        for eta, refine, s_rel, perturb in _ATTEMPTS:
+            sol = _ipm(_perturbed(lp, perturb), eta, refine, s_rel)
             if best is None or sol.merit < best.merit:
                 best = sol
             if sol.merit <= _FINISH_FROM:
-                finished = _finish(lp, sol)
-                if finished is not None and (sol.merit <= _ACCURACY or _objective_agrees(lp, finished, sol)):
+                # The active set is read with slack < tau * dual; a degenerate pair (both tiny)
+                # is read either way by the other thresholds.
+                for tau in (1.0, 1e-3, 1e3):
+                    got = _finish(lp, sol, tau)
+                    x_f = None if got is None else got[0]
+                    lam_f = None if got is None else _finish_dual(lp, sol, got[1])
+                    if x_f is not None and lam_f is not None:
+                        # Primal and dual feasible and complementary on one active set: optimal.
+                        finished, lam = x_f, lam_f
+                        break
+                if finished is not None:
                     break
             if sol.merit <= _ACCURACY:
-                finished = sol.x  # accurate enough as it is; the polish takes the last residual
+                finished, lam = sol.x, sol.lam  # accurate as it is; the polish takes the residual
                 break
-        else:
-            finished = None
         sol = best
         x = finished if finished is not None else sol.x
         short = x[W + T:W + 2 * T] * sp
@@ -977,18 +1031,18 @@ def _solve(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp: f
             raise ArithmeticError(
                 f"dispatch: the interior point stopped at relative accuracy {sol.merit:.1e} after {sol.iterations} iterations"
             )
-        lam = _finish_dual(lp, sol) if sol.merit > 1e-12 else None
-        return lp, cells, const, finished, sol.lam if lam is None else lam
+        assert lam is not None
+        return lp, cells, const, finished, lam
 
 
-def _objective_agrees(lp: _LP, x: np.ndarray, sol: _Solution) -> bool:
-    """An answer finished from a less accurate interior point must cost about what it did.
-
-    A misread active set lands on another face, dearer by much more than the interior point's
-    relative accuracy; within 10 times that accuracy the face is taken as the optimal one.
-    """
-    ipm_cost = float(lp.cost @ sol.x)
-    return float(lp.cost @ x) <= ipm_cost + 10.0 * sol.merit * (1.0 + abs(ipm_cost))
+def _perturbed(lp: _LP, amount: float) -> _LP:
+    """`lp` with every cost moved by a relative random `amount` (a fixed seed: reproducible)."""
+    if amount == 0.0:
+        return lp
+    rng = np.random.default_rng(12345)
+    cost = lp.cost * (1.0 + amount * rng.uniform(-1.0, 1.0, lp.cost.shape[0]))
+    cost[2 * lp.N:3 * lp.N] = lp.cost[2 * lp.N:3 * lp.N]  # c carries the curve: kept
+    return dataclasses.replace(lp, cost=cost + amount * rng.uniform(0.0, 1.0, lp.cost.shape[0]) * lp.free)
 
 
 def _rooms(fleet: _Fleet, on: np.ndarray, units: _Units, p: np.ndarray, r: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
