@@ -158,7 +158,8 @@ class BundleMaximiser(Generic[Payload]):
             alpha /= alpha.sum()
         else:
             alpha[-1] = 1.0
-        lipschitz = s.t * max(float(np.linalg.norm(grads, 2)) ** 2, 1e-12)
+        # Frobenius norm: an upper bound on the spectral one (a safe step), no SVD to compute
+        lipschitz = s.t * max(float(np.einsum("ij,ij->", grads, grads)), 1e-12)
         alpha = _fista_simplex(grads, consts, s.centre, self.nonnegative, s.t, alpha, 1.0 / lipschitz, 300, 1e-11)
         x = self._project(s.centre + s.t * (grads.T @ alpha))
         model = float(np.min(consts + grads @ x))
@@ -210,7 +211,10 @@ class BundleMaximiser(Generic[Payload]):
         if len(s.cuts) <= self.max_cuts:
             return
         keep_newest = 5
-        old = s.cuts[:-keep_newest]
-        old.sort(key=lambda c: c.idle)
-        s.cuts = old[: self.max_cuts - keep_newest] + s.cuts[-keep_newest:]
-        self._alpha = None  # the cuts moved: start the next master afresh
+        count = len(s.cuts)
+        old = sorted(range(count - keep_newest), key=lambda i: s.cuts[i].idle)
+        kept = sorted(old[: self.max_cuts - keep_newest]) + list(range(count - keep_newest, count))
+        alpha = self._alpha
+        if alpha is not None:  # keep the weights aligned with the cuts they belong to
+            self._alpha = np.array([alpha[i] for i in kept if i < alpha.shape[0]])
+        s.cuts = [s.cuts[i] for i in kept]

@@ -93,6 +93,7 @@ class Repairer:
         self.full_cost = np.array([u.curve_cost[-1] / max(u.pmax, 1e-9) for u in units])
         self.attempts = 0
         self.guide: np.ndarray | None = None
+        self.frozen: np.ndarray | None = None  # (G, T) 0/1 where a repair may not change a unit
 
     def capacity_shortfall(self, on: np.ndarray) -> np.ndarray:
         """(T,) MW missing for demand + reserve (> 0 where short), ramps aside."""
@@ -104,30 +105,55 @@ class Repairer:
         """(T,) MW by which minimum outputs exceed demand (> 0 where too much is on)."""
         return (on * self.pmin[:, None]).sum(axis=0) + self.renewable_lo - self.problem.demand
 
-    def _force(self, on: np.ndarray, g: int, t: int, state: int, price: np.ndarray, reserve_price: np.ndarray) -> bool:
-        """Re-plan unit g with period t forced to `state`, keeping its other on periods on
-        (when adding) or its other off periods off (when removing). True if it changed."""
+    def _forced_row(
+        self, on: np.ndarray, g: int, t: int, state: int, price: np.ndarray, reserve_price: np.ndarray
+    ) -> np.ndarray | None:
+        """Unit g's cheapest schedule at these prices with period t forced to `state`, keeping
+        its other on periods on (when adding) or its other off periods off (when removing);
+        None if that is impossible or changes nothing."""
         current = on[g].astype(np.int8)
         fixed = np.where(current == (1 if state == 1 else 0), current, -1).astype(np.int8)
+        if self.frozen is not None:
+            frozen = self.frozen[g] >= 0
+            if frozen[t] and self.frozen[g, t] != state:
+                return None
+            fixed = np.where(frozen, self.frozen[g], fixed).astype(np.int8)
         fixed[t] = state
         plan = plan_unit(self.problem.thermal[g], price, reserve_price, fixed)
         if plan is None:
-            return False
+            return None
         new = plan.on.astype(bool)
-        if np.array_equal(new, on[g]):
+        return None if np.array_equal(new, on[g]) else new
+
+    def _force(self, on: np.ndarray, g: int, t: int, state: int, price: np.ndarray, reserve_price: np.ndarray) -> bool:
+        """`_forced_row`, applied. True if unit g's schedule changed."""
+        row = self._forced_row(on, g, t, state, price, reserve_price)
+        if row is None:
             return False
-        on[g] = new
+        on[g] = row
         return True
 
+    def _row_value(self, g: int, row: np.ndarray, price: np.ndarray, reserve_price: np.ndarray) -> float:
+        """Unit g's Lagrangian value for exactly this commitment row (inf if infeasible)."""
+        plan = plan_unit(self.problem.thermal[g], price, reserve_price, row.astype(np.int8))
+        return math.inf if plan is None else plan.value
+
     def repair(
-        self, on: np.ndarray, price: np.ndarray, reserve_price: np.ndarray, guide: np.ndarray | None = None
+        self,
+        on: np.ndarray,
+        price: np.ndarray,
+        reserve_price: np.ndarray,
+        guide: np.ndarray | None = None,
+        frozen: np.ndarray | None = None,
     ) -> Schedule | None:
         """A feasible schedule close to `on`, or None if none was found in time.
 
-        `guide` (G, T), between 0 and 1, is the dual's fractional commitment: where capacity is
-        short, the units it most wants on are added first (then the cheapest per MW).
+        `guide` (G, T), between 0 and 1, is the dual's fractional commitment (ties between
+        equally priced units go to the one it most wants on); `frozen` (G, T), -1 where free,
+        0/1 where a unit's commitment may not change.
         """
         self.guide = guide
+        self.frozen = frozen
         on = on.copy()
         units = self.problem.thermal
         for _ in range(4 * len(units) * max(1, self.problem.periods) + 10):
@@ -157,14 +183,30 @@ class Repairer:
         return None
 
     def _add_capacity(self, on: np.ndarray, t: int, price: np.ndarray, reserve_price: np.ndarray) -> bool:
-        """Turn on, in period t, the unit the dual most wants on there (then the cheapest per
-        MW at full output) among those that can be."""
-        order = np.argsort(self.full_cost, kind="stable")
-        if self.guide is not None:
-            order = order[np.argsort(-np.round(self.guide[order, t], 3), kind="stable")]
-        for g in order:
-            if not on[g, t] and self._force(on, int(g), t, 1, price, reserve_price):
-                return True
+        """Cover period t's shortfall at the least cost per MW it covers, as the prices see it.
+
+        Each unit off in t is forced on there (its DP choosing the cheapest schedule that
+        does so); the move's cost is the change in its Lagrangian value, divided by the MW of
+        the shortfall it covers. Pricing by "cheapest per MW at full output" instead would
+        start a 350 MW unit with a 24 h minimum up time to cover a 40 MW gap."""
+        short = max(float(self.capacity_shortfall(on)[t]), 1e-6)
+        best: tuple[float, int, np.ndarray] | None = None
+        for g in range(len(self.problem.thermal)):
+            if on[g, t]:
+                continue
+            row = self._forced_row(on, g, t, 1, price, reserve_price)
+            if row is None:
+                continue
+            delta = self._row_value(g, row, price, reserve_price) - self._row_value(g, on[g], price, reserve_price)
+            covered = min(float(start_and_stop_caps(self.problem.thermal[g], row)[t]), short)
+            score = delta / max(covered, 1e-6)
+            if self.guide is not None:  # between equals, the unit the dual half-wants on
+                score -= 1e-9 * float(self.guide[g, t])
+            if best is None or score < best[0]:
+                best = (score, g, row)
+        if best is not None:
+            on[best[1]] = best[2]
+            return True
         # Every unit is on in t, yet short: a start-up or shut-down limit may bind; let
         # neighbouring periods' units stay on longer (relaxes start/stop caps in t).
         for g in np.argsort(self.full_cost, kind="stable"):
@@ -198,6 +240,56 @@ def on_blocks(row: np.ndarray) -> list[tuple[int, int]]:
         else:
             t += 1
     return blocks
+
+
+def reprice(
+    problem: Problem,
+    schedule: Schedule,
+    repairer: Repairer,
+    deadline: float,
+    on_better: Callable[[Schedule], None] | None = None,
+) -> Schedule:
+    """Each unit re-plans itself at the schedule's own marginal prices; keep what pays.
+
+    The dispatch's duals say what one more MW (and one more MW of reserve) is worth in each
+    period given everything else. A unit whose best schedule at those prices differs from its
+    current one is a candidate move (start earlier, stop later, skip a block...); the exact
+    dispatch decides. Units are tried in the order of how much their own plan says it gains.
+    """
+    best = schedule
+    improved = True
+    while improved and time.monotonic() < deadline:
+        improved = False
+        price, reserve_price = best.dispatch.marginal_price, np.maximum(best.dispatch.reserve_price, 0.0)
+        moves = []
+        for g, unit in enumerate(problem.thermal):
+            plan = plan_unit(unit, price, reserve_price)
+            current = plan_unit(unit, price, reserve_price, best.on[g].astype(np.int8))
+            if plan is None or current is None or np.array_equal(plan.on.astype(bool), best.on[g]):
+                continue
+            moves.append((current.value - plan.value, g, plan.on.astype(bool)))
+        moves.sort(key=lambda m: -m[0])
+        for gain, g, row in moves:
+            if time.monotonic() > deadline or gain <= 0:
+                break
+            trial = best.on.copy()
+            trial[g] = row
+            if repairer.capacity_shortfall(trial).max() > 1e-9 or repairer.minimum_excess(trial).max() > 1e-9:
+                continue
+            try:
+                result = dispatch(problem, trial)
+            except ScheduleInfeasible:
+                continue
+            costs = best.startup_cost.copy()
+            costs[g] = unit_startup_costs(problem.thermal[g], trial[g])
+            candidate = Schedule(on=trial, dispatch=result, startup_cost=costs)
+            if candidate.total < best.total - 1e-9 * abs(best.total):
+                best = candidate
+                improved = True
+                if on_better is not None:
+                    on_better(best)
+                break
+    return best
 
 
 def _block_margin(
@@ -250,15 +342,28 @@ def improve(
             if plan is None:
                 continue
             trial[g] = plan.on.astype(bool)
-            if np.array_equal(trial[g], best.on[g]) or repairer.capacity_shortfall(trial).max() > 1e-9:
+            if np.array_equal(trial[g], best.on[g]):
                 continue
-            try:
-                result = dispatch(problem, trial)
-            except ScheduleInfeasible:
-                continue
-            costs = best.startup_cost.copy()
-            costs[g] = unit_startup_costs(unit, trial[g])
-            candidate = Schedule(on=trial, dispatch=result, startup_cost=costs)
+            if repairer.capacity_shortfall(trial).max() > 1e-9:
+                # Not enough left: the move is "drop this block, let others cover", the
+                # others chosen by the repair at the schedule's own marginal prices (a big
+                # unit's day can be worth less than three small ones').
+                keep = np.where(trial, 1, -1).astype(np.int8)
+                keep[g] = np.where(trial[g], 1, 0)  # the dropped unit stays as re-planned
+                swapped = repairer.repair(
+                    trial, best.dispatch.marginal_price, np.maximum(best.dispatch.reserve_price, 0.0), None, keep
+                )
+                if swapped is None:
+                    continue
+                candidate = swapped
+            else:
+                try:
+                    result = dispatch(problem, trial)
+                except ScheduleInfeasible:
+                    continue
+                costs = best.startup_cost.copy()
+                costs[g] = unit_startup_costs(unit, trial[g])
+                candidate = Schedule(on=trial, dispatch=result, startup_cost=costs)
             if candidate.total < best.total - 1e-9 * abs(best.total):
                 best = candidate
                 improved = True

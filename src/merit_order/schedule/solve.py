@@ -27,6 +27,7 @@ import numpy as np
 
 from . import joint_dp
 from .branch import branch_and_bound, exact_value
+from .dive import dive
 from .bundle import BundleMaximiser, OracleAnswer
 from .errors import ScheduleError, ScheduleInfeasible
 from .lagrangian import (
@@ -39,7 +40,7 @@ from .lagrangian import (
     renewable_limits,
 )
 from .model import Problem
-from .primal import Repairer, Schedule, improve
+from .primal import Repairer, Schedule, improve, reprice
 
 # A gap at or below this is reported as "optimal": proven to a relative 1e-6.
 OPTIMAL_GAP = 1e-6
@@ -188,6 +189,7 @@ def solve_schedule(
                 continue
             tried.add(key)
             search.offer_schedule(search.repairer.repair(on, centre.price, centre.reserve_price, np.asarray(guide)))
+            search.offer_schedule(search.repairer.repair(on, centre.price, centre.reserve_price, None))
 
     steps = 0
     while search.time_left() > 0 and search.gap > gap:
@@ -199,11 +201,29 @@ def solve_schedule(
             primal_round(answer.payload)
         if converged:
             break
-    if search.best is not None and search.gap > gap and search.time_left() > 0 and search.best_dual is not None:
+    # Dives from the converged dual: fix what the relaxation decided, round what it splits,
+    # re-solve, repeat (dive.py). Rounding split units at 0.5 first, then more eagerly on.
+    if search.best_dual is not None and search.gap > gap:
+        weighted = method.weighted_payloads()
+        guide = np.asarray(sum(w * p.on.astype(float) for w, p in weighted), dtype=float)
+        centre = method.state.centre_answer.payload
+        start = np.concatenate([centre.price, centre.reserve_price])
+        for threshold in (0.5, 0.3, 0.7):
+            if search.time_left() <= 0 or search.gap <= gap:
+                break
+            dive(problem, start, search.repairer, search.deadline, search.offer_schedule, guide0=guide,
+                 t0=method.state.t, threshold=threshold)
+    # Local search on the best schedule: units re-planning at its marginal prices, and
+    # dropping on-blocks, in turn until neither finds anything.
+    while search.best is not None and search.gap > gap and search.time_left() > 0 and search.best_dual is not None:
+        before = search.best.total
         dual = search.best_dual
+        search.offer_schedule(reprice(problem, search.best, search.repairer, search.deadline, search.offer_schedule))
         search.offer_schedule(
             improve(problem, search.best, search.repairer, dual.price, dual.reserve_price, search.deadline, search.offer_schedule)
         )
+        if search.best.total >= before - 1e-9 * abs(before):
+            break
     method = "lagrangian"
     if search.gap > gap and search.time_left() > 0 and search.best_dual is not None and len(problem.thermal) <= BRANCH_MAX_UNITS:
         method = "branch-and-bound"
