@@ -24,7 +24,8 @@ from live_server import running_api
 from redis_fixtures import RedisServer, WorkerProcess, fresh_redis, redis_server  # noqa: F401 - fixtures
 
 from merit_order.api.app import create_app
-from merit_order.jobs.results import PER_PERIOD_OVERHEAD
+from merit_order.jobs.compute import solve_chunk
+from merit_order.jobs.results import PER_PERIOD_OVERHEAD, ResultCodec, render_page
 from merit_order.jobs.store import job_key
 from merit_order.settings import Settings
 
@@ -82,6 +83,31 @@ def _check_paging(client: TestClient, location: str, total: int, default: int, m
     assert status_only["results"] == [] and status_only["results_page"]["total"] == total
     past_the_end = client.get(location, params={"offset": total + 10}).json()
     assert past_the_end["results"] == [] and past_the_end["results_page"]["next"] is None
+
+
+# --- the stored form ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("series_fleet", [True, False], ids=["series", "payloads"])
+@pytest.mark.parametrize("keep_detail", [True, False], ids=["kept", "not-kept"])
+def test_a_rendered_page_is_byte_for_byte_what_the_results_serialize_to(series_fleet: bool, keep_detail: bool) -> None:
+    """Stored compact, rendered with bytes operations: the answer must still be exactly the results."""
+    plants = _long_names(fleet(20), 120)
+    periods = series(plants, 12)
+    # A label that looks like the stored form's own syntax, and an infeasible period.
+    periods[3] = dict(periods[3], label='x"name":[1,2]\n{"name":7,')
+    periods[5] = dict(periods[5], load=sum(p["pmax"] for p in plants) * 2.0)
+    options = {"gas_co2_t_per_mwh": 0.3, "kerosine_co2_t_per_mwh": 0.0, "detail": keep_detail}
+    results = solve_chunk({"index": 0, "start": 0, "fleet": plants, "items": periods}, options)
+    assert results[5]["status"] == "infeasible" and results[3]["status"] == "ok"
+    codec = ResultCodec.for_job(plants if series_fleet else None, options)
+    stored = codec.encode_chunk(results)
+    if series_fleet:
+        assert all(plants[0]["name"].encode() not in item for item in stored)
+    for detail in (True, False) if keep_detail else (False,):
+        page = render_page(stored, codec.names, detail=detail, max_bytes=1 << 30)
+        want = [{k: v for k, v in r.items() if detail or k != "detail"} for r in results]
+        assert page.count == 12 and page.json == orjson.dumps(want)
 
 
 # --- embedded executor ---------------------------------------------------------------------
