@@ -51,6 +51,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +64,7 @@ try:  # numba is what makes this fast enough for hundreds of dual iterations
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     HAVE_NUMBA = False
 
-    def njit(*args, **kwargs):  # type: ignore[no-redef]
+    def njit(*args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]
         """Stand-in decorator: run the kernels as plain Python."""
         if args and callable(args[0]):
             return args[0]
