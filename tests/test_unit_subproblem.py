@@ -332,10 +332,10 @@ def random_fixed(rng: np.random.Generator, T: int) -> np.ndarray | None:
 
 @pytest.mark.parametrize("seed", range(10))
 def test_random_units_match_the_milp(seed: int) -> None:
-    """120 random units x prices x masks per seed (1,200 in all), short horizons for HiGHS."""
+    """105 random units x prices x masks per seed (1,050 in all), short horizons for HiGHS."""
     rng = np.random.default_rng(1000 + seed)
     infeasible = 0
-    for _ in range(120):
+    for _ in range(105):
         T = int(rng.integers(1, 21)) if rng.random() < 0.3 else int(rng.integers(1, 13))
         unit = random_unit(rng)
         price, reserve_price = random_prices(rng, unit, T)
@@ -353,7 +353,7 @@ def test_stop_and_restart_prices_every_category() -> None:
     """
     rng = np.random.default_rng(4242)
     categories_paid: set[float] = set()
-    for _ in range(150):
+    for _ in range(100):
         unit = random_unit(rng)
         min_down = int(rng.integers(1, 4))
         lags = np.cumsum(np.concatenate([[min_down], rng.integers(1, 4, int(rng.integers(0, 3)))]))
@@ -379,7 +379,7 @@ def test_stop_and_restart_prices_every_category() -> None:
         plan = check_case(unit, price, np.zeros(T))
         assert plan is not None
         categories_paid.update(plan.startup_cost[plan.startup_cost > 0].tolist())
-    assert len(categories_paid) > 50
+    assert len(categories_paid) > 40
 
 
 def test_binding_ramps_long_horizon() -> None:
