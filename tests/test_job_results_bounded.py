@@ -205,6 +205,46 @@ def test_embedded_store_evicts_the_job_that_finished_first_and_says_so() -> None
         assert unknown.status_code == 404 and "evicted" not in unknown.json()["detail"]
 
 
+def test_running_jobs_filling_the_store_refuse_new_ones_and_are_evicted_once_finished(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Running jobs cannot be evicted: while they alone fill the store a submit is a 503; once
+    finished, a job over the budget on its own goes at once (the bound holds, and its 404 says why)."""
+    import merit_order.jobs.local as local
+
+    real = local.solve_chunk
+    release = threading.Event()
+
+    def hold_the_last_chunk(message: dict[str, Any], options: dict[str, Any]) -> list[dict[str, Any]]:
+        if message["index"] == 1:
+            assert release.wait(30)
+        return real(message, options)
+
+    monkeypatch.setattr(local, "solve_chunk", hold_the_last_chunk)
+    plants = fleet(6)
+    app = create_app(_settings(job_store_max_bytes=200))  # a chunk of 5 periods is more
+    with TestClient(app) as client:  # one thread: chunk 0 is stored, chunk 1 waits for `release`
+        running = _submit(client, plants, series(plants, 10))
+        deadline = time.monotonic() + 30
+        while client.get(running, params={"limit": 0}).json()["progress"]["chunks_done"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert app.state.services.jobs.stored_bytes() > 200  # one chunk in: over the budget, still running
+
+        refused = client.post("/productionplan/jobs", json={"powerplants": plants, "periods": series(plants, 2)})
+        assert refused.status_code == 503 and refused.headers["Retry-After"]
+        assert "JOB_STORE_MAX_BYTES" in refused.json()["detail"]
+        assert client.get(running, params={"limit": 0}).json()["status"] == "running"  # never evicted while running
+
+        release.set()
+        deadline = time.monotonic() + 30
+        while (answer := client.get(running, params={"limit": 0})).status_code == 200:
+            assert time.monotonic() < deadline, answer.json()
+            time.sleep(0.05)
+        assert answer.status_code == 404 and "evicted" in answer.json()["detail"]
+        assert app.state.services.jobs.stored_bytes() == 0
+
+
 def test_a_failed_jobs_reason_names_its_first_period_in_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """The reason comes from each chunk's first error, kept beside the results (no full read)."""
     import merit_order.jobs.local as local

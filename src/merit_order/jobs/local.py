@@ -111,8 +111,13 @@ class LocalJobQueue:
         self._jobs: dict[str, _LocalJob] = {}
         #: finished jobs in the order they finished: the first is the first evicted
         self._finished: OrderedDict[str, None] = OrderedDict()
-        #: dropped job id -> why (bounded), for a 404 that says so
+        #: dropped job id -> why (bounded; the reasons are shared strings), for a 404 that says so
         self._gone: OrderedDict[str, str] = OrderedDict()
+        self._expired = f"expired: results are kept {self._ttl} s (JOB_RESULT_TTL_SECONDS)"
+        self._evicted = (
+            f"evicted: the in-process job store keeps at most {self._max_store_bytes} bytes of results "
+            "(JOB_STORE_MAX_BYTES) and drops the jobs that finished first; fetch results sooner, or use REDIS_URL"
+        )
         #: Called with (job_id, chunk message, results) as each chunk finishes; services.py points
         #: it at the live feed so that /ws shows a job's plans (a failure there never fails the job).
         self.on_chunk_done: Callable[[str, dict[str, Any], list[dict[str, Any]]], Awaitable[None]] | None = None
@@ -150,7 +155,7 @@ class LocalJobQueue:
     def _prune(self) -> None:
         now = time.monotonic()
         for job_id in [j for j, job in self._jobs.items() if job.expires_at <= now and job.finished]:
-            self._drop(job_id, f"expired: results are kept {self._ttl} s (JOB_RESULT_TTL_SECONDS)")
+            self._drop(job_id, self._expired)
 
     def stored_bytes(self) -> int:
         """Bytes every kept job's results take (what JOB_STORE_MAX_BYTES bounds)."""
@@ -166,11 +171,7 @@ class LocalJobQueue:
         while total > self._max_store_bytes and self._finished:
             job_id = next(iter(self._finished))
             total -= self._jobs[job_id].size
-            self._drop(
-                job_id,
-                f"evicted: the in-process job store keeps at most {self._max_store_bytes} bytes of results "
-                "(JOB_STORE_MAX_BYTES) and drops the jobs that finished first; fetch results sooner, or use REDIS_URL",
-            )
+            self._drop(job_id, self._evicted)
 
     async def submit(self, batch: Batch, options: dict[str, Any]) -> str:
         self._prune()
@@ -256,7 +257,7 @@ class LocalJobQueue:
         if job is None or job.expires_at <= time.monotonic():
             why = self._gone.get(job_id)
             if why is None and job is not None:
-                why = f"expired: results are kept {self._ttl} s (JOB_RESULT_TTL_SECONDS)"
+                why = self._expired
             if why is not None:
                 raise JobGone(f"job {job_id!r} is no longer kept: {why}")
             return None
