@@ -498,8 +498,6 @@ def _row_general(
             if record:
                 return fx[best]
             erow[t] = fv[best]
-    if record and end_b == a:  # the unit runs one period, to the end of the horizon
-        return fx[_argmin_pts(fx, fv, n)]
     return 0.0
 
 
