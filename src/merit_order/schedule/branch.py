@@ -88,7 +88,11 @@ def solve_node(
                 break
     except _NodeInfeasible:
         return NodeOutcome(math.inf, None, None)
-    fractional = np.mean(np.array(recent, dtype=float), axis=0) if recent else None
+    weighted = method.weighted_payloads()
+    if len(weighted) > 1:  # the bundle's convex combination: the node's fractional commitment
+        fractional = np.asarray(sum(w * p.on.astype(float) for w, p in weighted), dtype=float)
+    else:
+        fractional = np.mean(np.array(recent, dtype=float), axis=0) if recent else None
     return NodeOutcome(best.certified(), best, fractional)
 
 
@@ -113,7 +117,7 @@ def branch_and_bound(
     on_bound: Callable[[float], None],
     on_schedule: Callable[[Schedule], None],
     repairer: Repairer,
-    steps_per_node: int = 40,
+    steps_per_node: int = 20,
 ) -> tuple[float, Schedule | None, int]:
     """Best-first branch and bound. Returns (proven bound, best schedule, nodes explored).
 

@@ -17,14 +17,14 @@ method (`bundle.py`) climbs.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from functools import lru_cache
+from dataclasses import dataclass
 
 import numpy as np
 
 from .model import Problem, ThermalUnit
-from .unit_subproblem import UnitPlan, solve_unit
+from .unit_subproblem import FleetSubproblems, UnitPlan, solve_unit
 
 # Rounding on the safe side: the dual value is a sum of a few thousand floating-point terms
 # of magnitude up to |value|; each addition errs by at most one ulp of the running sum. A
@@ -66,34 +66,22 @@ def renewable_limits(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-@lru_cache(maxsize=4096)
-def priced_unit(unit: ThermalUnit) -> tuple[ThermalUnit, float]:
-    """A unit whose cost changes by period, seen by the unit DP as a free unit plus a price.
-
-    The DP takes one cost curve per unit. A desk unit's cost is linear through the origin
-    (k MWh-equivalents per MW, times the period's price as `cost_scale`), so
-    u cost_t(P) - price_t P = -(price_t - k scale_t) P: the same unit with a zero curve,
-    seen at price price_t - k scale_t. Returns (that unit, k).
-    """
-    mw = np.asarray(unit.curve_mw, dtype=float)
-    cost = np.asarray(unit.curve_cost, dtype=float)
-    k = float(cost[-1] / mw[-1]) if mw[-1] > 0 else 0.0
-    if not np.allclose(cost, k * mw, rtol=1e-12, atol=1e-9):
-        raise NotImplementedError(f"unit {unit.name!r}: a per-period cost scale needs a curve linear through 0")
-    free = replace(unit, curve_cost=tuple(0.0 for _ in unit.curve_cost), cost_scale=None)
-    return free, k
-
-
 def plan_unit(
     unit: ThermalUnit, price: np.ndarray, reserve_price: np.ndarray, fixed: np.ndarray | None = None
 ) -> UnitPlan | None:
-    """The unit's exact subproblem at these prices (cost scale included); None if `fixed`
-    leaves it no schedule. Every caller goes through here, so a scaled unit is never
-    priced twice or forgotten."""
-    if unit.cost_scale is None:
-        return solve_unit(unit, price, reserve_price, fixed)
-    free, k = priced_unit(unit)
-    return solve_unit(free, price - k * unit.scale(price.shape[0]), reserve_price, fixed)
+    """The unit's exact subproblem at these prices; None if `fixed` leaves it no schedule."""
+    return solve_unit(unit, price, reserve_price, fixed)
+
+
+_FLEETS: weakref.WeakKeyDictionary[Problem, FleetSubproblems] = weakref.WeakKeyDictionary()
+
+
+def fleet_of(problem: Problem) -> FleetSubproblems:
+    """The problem's units packed once for batched solves (kept as long as the problem lives)."""
+    fleet = _FLEETS.get(problem)
+    if fleet is None:
+        fleet = _FLEETS[problem] = FleetSubproblems(problem.thermal, problem.periods)
+    return fleet
 
 
 def evaluate(
@@ -108,18 +96,21 @@ def evaluate(
     exact mode. The value is then a bound for that branch only.
     """
     reserve_price = np.maximum(reserve_price, 0.0)
+    value = float(price @ problem.demand + reserve_price @ problem.reserve)
     plans: list[UnitPlan] = []
     total_p = np.zeros(problem.periods)
     total_r = np.zeros(problem.periods)
-    value = float(price @ problem.demand + reserve_price @ problem.reserve)
-    for g, unit in enumerate(problem.thermal):
-        plan = plan_unit(unit, price, reserve_price, None if fixed is None else fixed[g])
-        if plan is None:
+    if problem.thermal:
+        masks = None
+        if fixed is not None:
+            masks = np.array([np.full(problem.periods, -1) if m is None else m for m in fixed], dtype=np.int8)
+        batch = fleet_of(problem).solve_arrays(price, reserve_price, masks)
+        if not np.isfinite(batch.value).all():
             return None
-        plans.append(plan)
-        value += plan.value
-        total_p += plan.p
-        total_r += plan.r
+        plans = [plan for plan in (batch.plan(g) for g in range(len(problem.thermal))) if plan is not None]
+        value += float(batch.value.sum())
+        total_p += batch.p.sum(axis=0)
+        total_r += batch.r.sum(axis=0)
     lo, hi = renewable_limits(problem)
     renewable = np.where(price[None, :] > 0, hi, lo) if lo.size else lo
     if lo.size:
