@@ -49,6 +49,8 @@ _ELASTIC_TOL = 1e-6
 _MAX_ITER = 200
 #: The interior point's answer must be this accurate (relative residuals and gap) to be used.
 _ACCURACY = 1e-9
+_PENALTY = 1e3
+_S0 = 1.0
 #: The least accurate interior point whose active set is read (its answer checked against it).
 _FINISH_FROM = 1e-4
 _DEBUG = False
@@ -60,6 +62,7 @@ _DEBUG = False
 #: finished and proven optimal on the unperturbed LP).
 _ATTEMPTS = (
     (0.99, 1, 0.0, 0.0), (0.9, 3, 0.0, 0.0), (0.99, 1, 1e-10, 0.0), (0.99, 1, 0.0, 1e-7), (0.9, 2, 1e-8, 1e-6),
+    (0.95, 1, 1e-10, 1e-5), (0.9, 3, 0.0, 1e-4),
 )
 _REG = 1e-8
 _SIG_MAX = 1e300
@@ -100,6 +103,7 @@ class _Fleet:
     seg_m: np.ndarray  # slope of each line (cost per MW)
     seg_h: np.ndarray  # line j: c >= m_j p - seg_h_j  (p above Pmin, c cost above no-load)
     max_slope: float
+    typical_slope: float  # mean slope weighted by segment width: the cost scale
     w_lo: np.ndarray  # (T,) renewable minimum in total
     w_hi: np.ndarray  # (T,) renewable maximum in total
     names: tuple[str, ...]
@@ -118,6 +122,7 @@ def _fleet(problem: Problem) -> _Fleet:
     pmax = np.array([u.pmax for u in units], dtype=float)
     ptr = [0]
     ms: list[float] = []
+    widths: list[float] = []
     hs: list[float] = []
     for u in units:
         mw = np.asarray(u.curve_mw, dtype=float)
@@ -129,6 +134,7 @@ def _fleet(problem: Problem) -> _Fleet:
             m = (cost[j + 1] - cost[j]) / width
             # c >= (cost_j - cost_0) + m (p - (mw_j - pmin))  <=>  m p - c <= m (mw_j - pmin) - (cost_j - cost_0)
             ms.append(m)
+            widths.append(width)
             hs.append(m * (mw[j] - u.pmin) - (cost[j] - cost[0]))
         ptr.append(len(ms))
     T = problem.periods
@@ -154,6 +160,7 @@ def _fleet(problem: Problem) -> _Fleet:
         seg_m=seg_m,
         seg_h=np.array(hs, dtype=float),
         max_slope=float(np.max(np.abs(seg_m))) if seg_m.size else 0.0,
+        typical_slope=float(np.average(np.abs(seg_m), weights=np.array(widths))) if seg_m.size and sum(widths) > 0 else 0.0,
         w_lo=w_lo,
         w_hi=w_hi,
         names=tuple(u.name for u in units),
@@ -307,6 +314,56 @@ def _factor_and_schur(band: np.ndarray, run_ptr: np.ndarray, row_of: np.ndarray,
 
 
 @nb.njit(cache=True)
+def _dense_inverse(A: np.ndarray) -> np.ndarray:
+    """Inverse by Gauss-Jordan with partial pivoting (the 2T x 2T Schur complement).
+
+    Compiled rather than LAPACK: at this size a threaded BLAS spends more time waking its
+    threads than computing. Raises ZeroDivisionError on an exactly singular matrix.
+    """
+    n = A.shape[0]
+    M = A.copy()
+    inv = np.eye(n)
+    for c in range(n):
+        piv = c
+        best = abs(M[c, c])
+        for i in range(c + 1, n):
+            if abs(M[i, c]) > best:
+                best = abs(M[i, c])
+                piv = i
+        if best == 0.0 or not math.isfinite(best):
+            raise ZeroDivisionError("singular")
+        if piv != c:
+            for j in range(n):
+                M[c, j], M[piv, j] = M[piv, j], M[c, j]
+                inv[c, j], inv[piv, j] = inv[piv, j], inv[c, j]
+        d = 1.0 / M[c, c]
+        for j in range(n):
+            M[c, j] *= d
+            inv[c, j] *= d
+        for i in range(n):
+            if i != c:
+                f = M[i, c]
+                if f != 0.0:
+                    for j in range(n):
+                        M[i, j] -= f * M[c, j]
+                        inv[i, j] -= f * inv[c, j]
+    return inv
+
+
+@nb.njit(cache=True)
+def _matvec(A: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """A v without BLAS (small matrices, see `_dense_inverse`)."""
+    n, m = A.shape
+    out = np.zeros(n)
+    for i in range(n):
+        acc = 0.0
+        for j in range(m):
+            acc += A[i, j] * v[j]
+        out[i] = acc
+    return out
+
+
+@nb.njit(cache=True)
 def _band_solve(band: np.ndarray, run_ptr: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """K^-1 rhs for the factored block-banded K (runs independent)."""
     out = np.empty_like(rhs)
@@ -355,6 +412,7 @@ class _LP:
     rv: np.ndarray  # (m, 3) variable of each row entry (nx: none)
     rc: np.ndarray  # (m, 3)
     h: np.ndarray
+    cscale: np.ndarray  # MW per unit of each cell's p and r
     cap_cell: np.ndarray
     ru_cell: np.ndarray
     rd_cell: np.ndarray
@@ -390,7 +448,10 @@ def _build_lp(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp
     const_p = np.zeros(T)
     np.add.at(const_p, tt[~keep], lo_all[~keep])
     gk, tk = gg[keep], tt[keep]
-    lo, hi, cap, rhi = lo_all[keep] / sp, hi_all[keep] / sp, cap_all[keep] / sp, rhi_all[keep] / sp
+    # One MW scale for every cell (a per-unit scale, each unit's range, was tried: no fewer
+    # iterations and a less reliable finish).
+    us = np.full(int(keep.sum()), sp)
+    lo, hi, cap, rhi = lo_all[keep] / us, hi_all[keep] / us, cap_all[keep] / us, rhi_all[keep] / us
     has_prev = prev_all[keep]
     fp_fixed, fr_fixed = fixed_p[keep], fixed_r[keep]
     N = gk.shape[0]
@@ -418,7 +479,7 @@ def _build_lp(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp
     first = np.repeat(fleet.seg_ptr[gk], nseg)
     within = np.arange(epi_cell_all.shape[0]) - np.repeat(np.cumsum(nseg) - nseg, nseg)
     seg = first + within
-    epi_m_all = fleet.seg_m[seg] * sp / sc
+    epi_m_all = fleet.seg_m[seg] * us[epi_cell_all] / sc
     epi_h_all = fleet.seg_h[seg] / sc
     # c of a fixed-p cell (or a unit without segments) is fixed at its curve value.
     pvals = x0[P:R]
@@ -444,8 +505,8 @@ def _build_lp(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp
     # Coupling rows.
     arow = np.full(nx + 1, -1, dtype=np.int64)
     acoef = np.zeros(nx + 1)
-    arow[P:R], acoef[P:R] = tk, 1.0
-    arow[R:C], acoef[R:C] = T + tk, 1.0
+    arow[P:R], acoef[P:R] = tk, us / sp
+    arow[R:C], acoef[R:C] = T + tk, us / sp
     arow[W:EP], acoef[W:EP] = np.arange(T), 1.0
     arow[EP:EM], acoef[EP:EM] = np.arange(T), 1.0
     arow[EM:SR], acoef[EM:SR] = np.arange(T), -1.0
@@ -456,13 +517,13 @@ def _build_lp(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp
     b = np.concatenate([dem, res])
     # Rows. Cap rows: drop when they cannot bind.
     cells = np.arange(N)
-    cap_keep = hi + rhi > cap + _FIX_TOL / sp
+    cap_keep = hi + rhi > cap + _FIX_TOL / us
     cap_cells = cells[cap_keep]
     ru_rows = has_prev & np.isfinite(fleet.ru[gk])
-    ru_rows[1:] &= hi[1:] + rhi[1:] - lo[:-1] > fleet.ru[gk[1:]] / sp + _FIX_TOL / sp
+    ru_rows[1:] &= hi[1:] + rhi[1:] - lo[:-1] > (fleet.ru[gk[1:]] + _FIX_TOL) / us[1:]
     ru_cell = cells[ru_rows]
     rd_rows = has_prev & np.isfinite(fleet.rd[gk])
-    rd_rows[1:] &= hi[:-1] - lo[1:] > fleet.rd[gk[1:]] / sp + _FIX_TOL / sp
+    rd_rows[1:] &= hi[:-1] - lo[1:] > (fleet.rd[gk[1:]] + _FIX_TOL) / us[1:]
     rd_cell = cells[rd_rows]
     none = nx
     rows_v = [
@@ -478,11 +539,11 @@ def _build_lp(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp
         np.stack([np.ones(rd_cell.shape[0]), -np.ones(rd_cell.shape[0]), np.zeros(rd_cell.shape[0])], axis=1),
         np.stack([epi_m, -np.ones(epi_m.shape[0]), np.zeros(epi_m.shape[0])], axis=1),
     ]
-    h = np.concatenate([cap[cap_cells], fleet.ru[gk[ru_cell]] / sp, fleet.rd[gk[rd_cell]] / sp, epi_h])
+    h = np.concatenate([cap[cap_cells], fleet.ru[gk[ru_cell]] / us[ru_cell], fleet.rd[gk[rd_cell]] / us[rd_cell], epi_h])
     lp = _LP(
         N=N, T=T, cell_t=tk.astype(np.int64), run_ptr=run_ptr, lb=lb, ub=ub, x0=x0, free=free, cost=cost,
         arow=arow, acoef=acoef, b=b, rv=np.concatenate(rows_v).astype(np.int64), rc=np.concatenate(rows_c),
-        h=h, cap_cell=cap_cells, ru_cell=ru_cell, rd_cell=rd_cell, epi_cell=epi_cell, epi_m=epi_m,
+        h=h, cscale=us, cap_cell=cap_cells, ru_cell=ru_cell, rd_cell=rd_cell, epi_cell=epi_cell, epi_m=epi_m,
     )
     return lp, np.stack([gk, tk]), np.stack([gg[~keep], tt[~keep], (lo_all[~keep])])
 
@@ -550,8 +611,8 @@ class _Newton:
         row_of[0::2] = lp.cell_t
         row_of[1::2] = T + lp.cell_t
         coef = np.empty(2 * N)
-        coef[0::2] = fp
-        coef[1::2] = fr
+        coef[0::2] = fp * lp.acoef[P:R]
+        coef[1::2] = fr * lp.acoef[R:C]
         S = np.zeros((2 * T, 2 * T))
         self.band0 = band.copy()
         _factor_and_schur(band, lp.run_ptr, row_of, coef, S)
@@ -566,8 +627,8 @@ class _Newton:
         if not np.all(np.isfinite(Ss)):
             raise _Breakdown
         try:
-            inv = np.linalg.inv(Ss)
-        except np.linalg.LinAlgError:
+            inv = _dense_inverse(Ss)
+        except ZeroDivisionError:
             try:
                 inv = np.linalg.pinv(Ss)  # a coupling row without a free variable (dependent rows)
             except np.linalg.LinAlgError as exc:
@@ -585,11 +646,11 @@ class _Newton:
         fpr[1::2] = f[R:C]
         u = _band_solve(self.band, lp.run_ptr, fpr)
         au = np.zeros(2 * lp.T)
-        au += np.bincount(lp.cell_t, u[0::2] * lp.free[P:R], 2 * lp.T)
-        au += np.bincount(lp.cell_t + lp.T, u[1::2] * lp.free[R:C], 2 * lp.T)
+        au += np.bincount(lp.cell_t, u[0::2] * lp.free[P:R] * lp.acoef[P:R], 2 * lp.T)
+        au += np.bincount(lp.cell_t + lp.T, u[1::2] * lp.free[R:C] * lp.acoef[R:C], 2 * lp.T)
         usys = f[W:] / self.ksys
         au += np.bincount(lp.arow[W:-1], usys * lp.acoef[W:-1], 2 * lp.T)
-        dlam = self.S_inv @ (rp - au)
+        dlam = _matvec(self.S_inv, rp - au)
         at = lp.acoef[:-1] * np.append(dlam, 0.0)[lp.arow[:-1]] * lp.free
         fpr[0::2] += at[P:R]
         fpr[1::2] += at[R:C]
@@ -658,7 +719,7 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0) -> _So
 
     # Start: slacks at least 1; row duals 1 except the cost lines (1/L each, so that c's
     # stationarity holds); bound duals take the rest of each reduced cost, plus 1.
-    s = np.maximum(h - gmul(x), 1.0)
+    s = np.maximum(h - gmul(x), _S0)
     y = np.ones(m)
     n_lines = np.bincount(lp.epi_cell, minlength=lp.N).astype(float)
     m_other = m - lp.epi_cell.shape[0]
@@ -682,9 +743,9 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0) -> _So
         rp = lp.b - amul(x)
         rg = h - gx - s
         rd = (lp.cost - atmul(lam) + gtmul(y) - zl + zu) * ff
-        comp = float(y @ s + zl @ (xl * hasl) + zu @ (xu * hasu))
+        comp = float((y * s).sum() + (zl * xl * hasl).sum() + (zu * xu * hasu).sum())
         mu = comp / max(ncomp, 1)
-        pobj = float(lp.cost @ x)
+        pobj = float((lp.cost * x).sum())
         pres_b = float(np.max(np.abs(rp), initial=0.0)) / bnorm
         pres_h = float(np.max(np.abs(rg), initial=0.0)) / hnorm
         dres = float(np.max(np.abs(rd), initial=0.0)) / cnorm
@@ -736,9 +797,9 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0) -> _So
         dx, dlam, ds, dy, dzl, dzu = direction(-y * s, -zl * xl * hasl, -zu * xu * hasu)
         ap, ad = steps(dx, ds, dy, dzl, dzu)
         comp_aff = float(
-            (y + ad * dy) @ (s + ap * ds)
-            + (zl + ad * dzl) @ ((xl + ap * dx) * hasl)
-            + (zu + ad * dzu) @ ((xu - ap * dx) * hasu)
+            ((y + ad * dy) * (s + ap * ds)).sum()
+            + ((zl + ad * dzl) * (xl + ap * dx) * hasl).sum()
+            + ((zu + ad * dzu) * (xu - ap * dx) * hasu).sum()
         )
         sigma = min(1.0, (comp_aff / comp) ** 3) if comp > 0 else 0.0
         target = sigma * mu
@@ -749,6 +810,18 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0) -> _So
         dx, dlam, ds, dy, dzl, dzu = direction(rcs, rcl, rcu)
         ap, ad = steps(dx, ds, dy, dzl, dzu)
         ap, ad = min(1.0, eta * ap), min(1.0, eta * ad)
+        if _DEBUG:
+            def blocker(v: np.ndarray, dv: np.ndarray) -> tuple[float, int]:
+                neg = np.flatnonzero(dv < 0)
+                if neg.size == 0:
+                    return 1.0, -1
+                r_ = -v[neg] / dv[neg]
+                j_ = int(np.argmin(r_))
+                return float(r_[j_]), int(neg[j_])
+            il = np.flatnonzero(hasl); iu = np.flatnonzero(hasu)
+            bl = blocker(xl[hasl], dx[hasl]); bu = blocker(xu[hasu], -dx[hasu]); bs = blocker(s, ds)
+            by = blocker(y, dy); bzl = blocker(zl[hasl], dzl[hasl]); bzu = blocker(zu[hasu], dzu[hasu])
+            print(f"   sigma {sigma:.2e} ap {ap:.3f} ad {ad:.3f} xl {bl[0]:.2f}@{il[bl[1]] if bl[1]>=0 else -1} xu {bu[0]:.2f}@{iu[bu[1]] if bu[1]>=0 else -1} s {bs[0]:.2f}@{bs[1]} y {by[0]:.2f}@{by[1]} zl {bzl[0]:.2f}@{il[bzl[1]] if bzl[1]>=0 else -1} zu {bzu[0]:.2f}@{iu[bzu[1]] if bzu[1]>=0 else -1} N {lp.N} nrow {m} ncap {lp.cap_cell.shape[0]} nru {lp.ru_cell.shape[0]} nrd {lp.rd_cell.shape[0]}")
         x = x + ap * dx
         s = s + ap * ds
         lam = lam + ad * dlam
@@ -795,6 +868,7 @@ def _active_lp(lp: _LP, act: _ActiveSet, x_start: np.ndarray) -> _LP:
     return _LP(
         N=lp.N, T=lp.T, cell_t=lp.cell_t, run_ptr=lp.run_ptr, lb=lp.lb, ub=lp.ub, x0=x, free=free,
         cost=lp.cost, arow=lp.arow, acoef=lp.acoef, b=lp.b, rv=lp.rv[active], rc=lp.rc[active], h=lp.h[active],
+        cscale=lp.cscale,
         cap_cell=lp.cap_cell[a_cap], ru_cell=lp.ru_cell[a_ru], rd_cell=lp.rd_cell[a_rd],
         epi_cell=lp.epi_cell[a_epi], epi_m=lp.epi_m[a_epi],
     )
@@ -840,6 +914,9 @@ def _finish_dual(lp: _LP, sol: _Solution, act: _ActiveSet) -> np.ndarray | None:
     if not (np.all(np.isfinite(d)) and np.all(np.isfinite(lam))):
         return None
     scale = 1e-11 * (1.0 + float(np.max(np.abs(lam), initial=0.0)) + float(np.max(np.abs(y), initial=0.0)))
+    if _DEBUG:
+        print("dual: free", np.max(np.abs(d[free]), initial=0), "y", np.min(y, initial=0), "lo", np.min(d[at_lo], initial=0),
+              "up", np.max(d[at_up], initial=0), "scale", scale)
     if np.any(np.abs(d[free]) > scale) or np.any(y < -scale):
         return None
     if np.any(d[at_lo] < -scale) or np.any(d[at_up] > scale):
@@ -911,8 +988,11 @@ def _finish(lp: _LP, sol: _Solution, tau: float = 1.0) -> tuple[np.ndarray, _Act
         if not (bad_rows.any() or below.any() or above.any() or unmet.any()):
             return np.clip(x, lp.lb, lp.ub), act
         release = np.append(unmet, False)[a_idx] & (act.at_lo | act.at_up) & ~elastic
-        if bad_rows.any() and (act.rows | bad_rows).sum() == act.rows.sum():
-            return None
+        # A row made active gets its variables back from their bounds (else it may be one
+        # equation too many), unless that bound is the one just broken.
+        in_bad = np.zeros(lp.lb.shape[0] + 1, dtype=bool)
+        in_bad[lp.rv[bad_rows].ravel()] = True
+        release |= in_bad[:-1] & (act.at_lo | act.at_up) & ~elastic & ~below & ~above
         act = _ActiveSet(rows=act.rows | bad_rows, at_lo=(act.at_lo | below) & ~release,
                          at_up=(act.at_up | above) & ~release)
     return None
@@ -939,16 +1019,21 @@ def dispatch(problem: Problem, on: np.ndarray) -> Dispatch:
     units = _unit_bounds(problem, fleet, on)
     span_on = float(np.max(units.hi, initial=0.0))
     sp = max(1.0, span_on, float(np.max(fleet.w_hi - fleet.w_lo, initial=0.0)))
-    sc = sp * max(1.0, fleet.max_slope)
-    lp, cells, const, x, lam = _solve(problem, fleet, on, units, sp, sc)
+    # Costs scaled by the typical slope (the objective is then of the order of the MW served);
+    # the elastic price starts 1e3 above the dearest slope.
+    typical = fleet.typical_slope if fleet.typical_slope > 0 else max(1.0, fleet.max_slope)
+    sc = sp * typical
+    base_penalty = _PENALTY * max(1.0, fleet.max_slope / typical)
+    with np.errstate(all="ignore"):  # a breakdown shows as inf/nan and is handled as such
+        lp, cells, const, x, lam = _solve(problem, fleet, on, units, sp, sc, base_penalty)
     N = lp.N
     W = 3 * N
     # Back to MW, the fixed runs included.
     p = np.zeros((G, T))
     r = np.zeros((G, T))
     gk, tk = cells
-    p[gk, tk] = np.clip(x[:N] * sp, units.lo[gk, tk], units.hi[gk, tk])
-    r[gk, tk] = np.maximum(x[N:2 * N] * sp, 0.0)
+    p[gk, tk] = np.clip(x[:N] * lp.cscale, units.lo[gk, tk], units.hi[gk, tk])
+    r[gk, tk] = np.maximum(x[N:2 * N] * lp.cscale, 0.0)
     p[const[0].astype(int), const[1].astype(int)] = const[2]
     w = np.clip(x[W:W + T] * sp, fleet.w_lo, fleet.w_hi)
     free_cell = np.zeros((G, T), dtype=bool)
@@ -981,15 +1066,17 @@ def dispatch(problem: Problem, on: np.ndarray) -> Dispatch:
 
 
 def _solve(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp: float,
-           sc: float) -> tuple[_LP, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+           sc: float, base_penalty: float) -> tuple[_LP, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The scaled LP and its exact optimum (x, demand/reserve duals), or ScheduleInfeasible.
 
-    The elastic price starts at 1e3 times the dearest cost slope and is raised once (1e7) when
-    the elastics are still used; used then, the commitment is infeasible. Each LP is tried with
+    The elastic price starts at 1e3 times the dearest slope (scaled) and is raised (x 30, up
+    to x 2e4) while a proven optimum still uses the elastics; then, or when a higher price
+    leaves the interior point unable to prove anything, the commitment is infeasible. Each LP is tried with
     the interior-point settings of `_ATTEMPTS` until one ends on an exact optimal vertex/face.
     """
     T = problem.periods
-    penalty = 1e3
+    penalty = base_penalty
+    evidence: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     while True:
         lp, cells, const = _build_lp(problem, fleet, on, units, sp, sc, penalty)
         W = 3 * lp.N
@@ -1022,14 +1109,24 @@ def _solve(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp: f
         excess = x[W + 2 * T:W + 3 * T] * sp
         res_short = x[W + 4 * T:W + 5 * T] * sp
         worst = float(max(short.max(initial=0.0), excess.max(initial=0.0), res_short.max(initial=0.0)))
-        if worst > _ELASTIC_TOL:
-            if penalty >= 1e7:
+        if worst > _ELASTIC_TOL or (finished is None and evidence is not None):
+            if finished is not None and worst > _ELASTIC_TOL:
+                evidence = (short, excess, res_short)  # an optimum proven to need the elastics
+            if penalty >= 2e4 * base_penalty or (finished is None and evidence is not None):
+                short, excess, res_short = evidence if evidence is not None else (short, excess, res_short)
                 raise ScheduleInfeasible(_why_infeasible(problem, fleet, on, units, short, excess, res_short))
-            penalty *= 1e4
+            penalty *= 30.0
             continue
         if finished is None:
-            raise ArithmeticError(
-                f"dispatch: the interior point stopped at relative accuracy {sol.merit:.1e} after {sol.iterations} iterations"
+            # Every attempt broke down short of a proof. In practice this is a commitment on
+            # the very edge of feasibility (infeasible by a rounding's width); report it as
+            # infeasible, saying why, rather than hand out a dispatch we cannot vouch for.
+            rp = lp.b - np.bincount(np.where(lp.arow[:-1] >= 0, lp.arow[:-1], 2 * T), lp.acoef[:-1] * sol.x, 2 * T + 1)[:-1]
+            t = int(np.argmax(np.abs(rp[:T]) + short + excess)) if T else 0
+            raise ScheduleInfeasible(
+                f"period {t + 1}: no dispatch could be proven to meet demand {_mw(float(problem.demand[t]))} MW "
+                f"and reserve {_mw(float(problem.reserve[t]))} MW (the commitment is at the edge of feasibility; "
+                f"the interior point stopped at relative accuracy {sol.merit:.1e})"
             )
         assert lam is not None
         return lp, cells, const, finished, lam
