@@ -50,6 +50,8 @@ _MAX_ITER = 200
 #: The interior point's answer must be this accurate (relative residuals and gap) to be used.
 _ACCURACY = 1e-9
 _PENALTY = 1e3
+#: Gondzio centrality correctors per interior-point iteration (each one more solve).
+_CORRECTORS = 0
 _S0 = 1.0
 #: The least accurate interior point whose active set is read (its answer checked against it).
 _FINISH_FROM = 1e-4
@@ -61,7 +63,7 @@ _DEBUG = False
 #: the costs, which breaks ties between equally cheap dispatches: the answer is still
 #: finished and proven optimal on the unperturbed LP).
 _ATTEMPTS = (
-    (0.99, 1, 0.0, 0.0), (0.9, 3, 0.0, 0.0), (0.99, 1, 1e-10, 0.0), (0.99, 1, 0.0, 1e-7), (0.9, 2, 1e-8, 1e-6),
+    (0.995, 0, 0.0, 0.0), (0.99, 1, 0.0, 0.0), (0.9, 3, 0.0, 0.0), (0.99, 1, 1e-10, 0.0), (0.99, 1, 0.0, 1e-7), (0.9, 2, 1e-8, 1e-6),
     (0.95, 1, 1e-10, 1e-5), (0.9, 3, 0.0, 1e-4),
 )
 _REG = 1e-8
@@ -266,6 +268,10 @@ def _factor_and_schur(band: np.ndarray, run_ptr: np.ndarray, row_of: np.ndarray,
         maxn = max(maxn, 2 * (run_ptr[q + 1] - run_ptr[q]))
     X = np.empty((maxn, maxn))
     y = np.empty(maxn)
+    dinv = np.empty(maxn)
+    l1 = np.empty(maxn)
+    l2 = np.empty(maxn)
+    l3 = np.empty(maxn)
     for q in range(nruns):
         lo = 2 * run_ptr[q]
         hi = 2 * run_ptr[q + 1]
@@ -284,19 +290,30 @@ def _factor_and_schur(band: np.ndarray, run_ptr: np.ndarray, row_of: np.ndarray,
             if v <= 1e-15 * d0:
                 v = 1e-15 * d0 + 1e-300  # cancelled to rounding: a tiny pivot, not a negative one
             band[i, 0] = math.sqrt(v)
-        # Columns of the inverse (lower triangle): L y = e_c, then L^T x = y.
+        # Columns of the inverse (lower triangle): L y = e_c, then L^T x = y. The band is
+        # copied to locals (d = 1/diagonal, l1..l3 = sub-diagonals) for tight inner loops.
+        for i in range(n):
+            dinv[i] = 1.0 / band[lo + i, 0]
+            l1[i] = band[lo + i, 1] if i >= 1 else 0.0
+            l2[i] = band[lo + i, 2] if i >= 2 else 0.0
+            l3[i] = band[lo + i, 3] if i >= 3 else 0.0
         for c in range(n):
-            y[c] = 1.0 / band[lo + c, 0]
-            for i in range(c + 1, n):
-                v = 0.0
-                for k in range(max(c, i - 3), i):
-                    v -= band[lo + i, i - k] * y[k]
-                y[i] = v / band[lo + i, 0]
+            y[c] = dinv[c]
+            if c + 1 < n:
+                y[c + 1] = -l1[c + 1] * y[c] * dinv[c + 1]
+            if c + 2 < n:
+                y[c + 2] = -(l1[c + 2] * y[c + 1] + l2[c + 2] * y[c]) * dinv[c + 2]
+            for i in range(c + 3, n):
+                y[i] = -(l1[i] * y[i - 1] + l2[i] * y[i - 2] + l3[i] * y[i - 3]) * dinv[i]
             for i in range(n - 1, c - 1, -1):
                 v = y[i]
-                for k in range(i + 1, min(n, i + 4)):
-                    v -= band[lo + k, k - i] * X[k, c]
-                X[i, c] = v / band[lo + i, 0]
+                if i + 1 < n:
+                    v -= l1[i + 1] * X[i + 1, c]
+                if i + 2 < n:
+                    v -= l2[i + 2] * X[i + 2, c]
+                if i + 3 < n:
+                    v -= l3[i + 3] * X[i + 3, c]
+                X[i, c] = v * dinv[i]
         for a in range(n):
             ca = coef[lo + a]
             if ca == 0.0:
@@ -809,6 +826,26 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0) -> _So
         rcu = (target - zu * xu + dx * dzu) * hasu
         dx, dlam, ds, dy, dzl, dzu = direction(rcs, rcl, rcu)
         ap, ad = steps(dx, ds, dy, dzl, dzu)
+        # Gondzio's centrality correctors: push the products that the step would leave far
+        # from the target back into [0.1, 10] x target, while that lengthens the step.
+        for _ in range(_CORRECTORS):
+            if min(ap, ad) >= 0.999:
+                break
+            at_p, at_d = min(1.0, 1.5 * ap + 0.1), min(1.0, 1.5 * ad + 0.1)
+            vs = (s + at_p * ds) * (y + at_d * dy)
+            vl = (xl + at_p * dx) * (zl + at_d * dzl) * hasl
+            vu = (xu - at_p * dx) * (zu + at_d * dzu) * hasu
+            lo_t, hi_t = 0.1 * target, 10.0 * target
+
+            def pull(v: np.ndarray) -> np.ndarray:
+                return np.where(v < lo_t, lo_t - v, np.where(v > hi_t, np.maximum(hi_t - v, -hi_t), 0.0))
+
+            cand = direction(rcs + pull(vs), rcl + pull(vl) * hasl, rcu + pull(vu) * hasu)
+            cp, cd = steps(cand[0], cand[2], cand[3], cand[4], cand[5])
+            if min(cp, cd) < 1.01 * min(ap, ad):
+                break
+            dx, dlam, ds, dy, dzl, dzu = cand
+            ap, ad = cp, cd
         ap, ad = min(1.0, eta * ap), min(1.0, eta * ad)
         if _DEBUG:
             def blocker(v: np.ndarray, dv: np.ndarray) -> tuple[float, int]:
@@ -955,7 +992,7 @@ def _project(lp: _LP, act: _ActiveSet, x0: np.ndarray) -> np.ndarray | None:
     return x if np.all(np.isfinite(x)) else None
 
 
-def _finish(lp: _LP, sol: _Solution, tau: float = 1.0) -> tuple[np.ndarray, _ActiveSet] | None:
+def _finish(lp: _LP, sol: _Solution, tau: float = 1.0, rounds: int = 4) -> tuple[np.ndarray, _ActiveSet] | None:
     """The interior point's answer moved onto its optimal face exactly, or None.
 
     Rows and bounds whose slack is below tau times their dual are taken as active and the
@@ -973,7 +1010,7 @@ def _finish(lp: _LP, sol: _Solution, tau: float = 1.0) -> tuple[np.ndarray, _Act
     elastic = np.zeros(lp.lb.shape[0], dtype=bool)
     elastic[W + T:W + 3 * T] = True
     elastic[W + 4 * T:] = True
-    for _ in range(4):
+    for _ in range(rounds):
         x = _project(lp, act, sol.x)
         if x is None:
             return None
@@ -1090,8 +1127,11 @@ def _solve(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp: f
             if sol.merit <= _FINISH_FROM:
                 # The active set is read with slack < tau * dual; a degenerate pair (both tiny)
                 # is read either way by the other thresholds.
-                for tau in (1.0, 1e-3, 1e3):
-                    got = _finish(lp, sol, tau)
+                # An already accurate interior point gets one cheap try (it is used as it is
+                # otherwise); a broken-down one gets every threshold and more repair rounds.
+                accurate = sol.merit <= _ACCURACY
+                for tau in (1.0, 1e-3) if accurate else (1.0, 1e-3, 1e3):
+                    got = _finish(lp, sol, tau, rounds=2 if accurate else 4)
                     x_f = None if got is None else got[0]
                     lam_f = None if got is None else _finish_dual(lp, sol, got[1])
                     if x_f is not None and lam_f is not None:
