@@ -49,11 +49,20 @@ def ramps_never_bind(unit: ThermalUnit) -> bool:
 
 def applies(problem: Problem) -> bool:
     """Whether the joint DP is exact and affordable for this instance."""
-    return 0 < len(problem.thermal) <= MAX_UNITS and all(ramps_never_bind(u) for u in problem.thermal)
+    return 0 < len(problem.thermal) <= MAX_UNITS and exact_for(problem)
 
 
-def _period_costs(problem: Problem) -> np.ndarray:
-    """(T, 2**G) cheapest dispatch cost of each on-set in each period (inf: infeasible)."""
+def exact_for(problem: Problem) -> bool:
+    """Whether a period's cheapest dispatch depends on its on-set only (no ramp can bind),
+    so that the DP, whole or on a neighbourhood, is exact. Bit sets hold 62 units."""
+    return 0 < len(problem.thermal) <= 62 and all(ramps_never_bind(u) for u in problem.thermal)
+
+
+def _period_costs(problem: Problem, full_masks: np.ndarray | None = None) -> np.ndarray:
+    """(T, M) cheapest dispatch cost of each on-set in each period (inf: infeasible).
+
+    `full_masks[t, m]` is the bit set of units on in column m of period t (default: every
+    subset of the fleet, M = 2**G, column m = bit set m)."""
     units = problem.thermal
     count = len(units)
     periods = problem.periods
@@ -74,8 +83,11 @@ def _period_costs(problem: Problem) -> np.ndarray:
                 seg_unit.append(g)
                 seg_width.append(float(width))
                 seg_slope.append(float(slope))
+    if full_masks is None:
+        full_masks = np.broadcast_to(np.arange(1 << count, dtype=np.int64), (periods, 1 << count))
     return _period_cost_table(
         count,
+        np.ascontiguousarray(full_masks, dtype=np.int64),
         problem.demand.astype(float),
         problem.reserve.astype(float),
         ren_lo,
@@ -93,6 +105,7 @@ def _period_costs(problem: Problem) -> np.ndarray:
 @njit(cache=True)
 def _period_cost_table(
     count: int,
+    full_masks: np.ndarray,
     demand: np.ndarray,
     reserve: np.ndarray,
     ren_lo: np.ndarray,
@@ -106,7 +119,7 @@ def _period_cost_table(
     seg_slope: np.ndarray,
 ) -> np.ndarray:
     periods = demand.shape[0]
-    masks = 1 << count
+    masks = full_masks.shape[1]
     table = np.full((periods, masks), np.inf)
     nseg = seg_unit.shape[0]
     slopes = np.empty(nseg)
@@ -114,7 +127,8 @@ def _period_cost_table(
         for s in range(nseg):
             slopes[s] = seg_slope[s] * scale[seg_unit[s], t]
         order = np.argsort(slopes, kind="mergesort")
-        for mask in range(masks):
+        for column in range(masks):
+            mask = full_masks[t, column]
             low = 0.0
             high = 0.0
             fixed = 0.0
@@ -142,7 +156,7 @@ def _period_cost_table(
                     cost += take * slopes[s]
                     rest -= take
             if rest <= 1e-9:
-                table[t, mask] = cost
+                table[t, column] = cost
     return table
 
 
@@ -165,36 +179,65 @@ def _unit_tables(unit: ThermalUnit, periods: int) -> tuple[int, int, int, np.nda
     return up, koff, initial, start_in, start_init
 
 
-def solve_joint(problem: Problem, max_states: int = MAX_STATES) -> tuple[float, np.ndarray] | None:
+def solve_joint(
+    problem: Problem,
+    max_states: int = MAX_STATES,
+    free: list[int] | None = None,
+    base: np.ndarray | None = None,
+) -> tuple[float, np.ndarray] | None:
     """(optimal cost, (G, T) commitment), or None when the state space is too large.
 
-    Raises nothing for infeasible instances: returns (inf, empty) so the caller can say so.
+    With `free` (unit indices) and `base` ((G, T) commitment), only the free units' days are
+    chosen; the others keep their rows of `base` (they are still dispatched): an exact search
+    of that neighbourhood, which is how the solver improves schedules of fleets too large
+    for the whole DP. Infeasible: (inf, empty) so the caller can say so.
     """
     units = problem.thermal
-    count = len(units)
     periods = problem.periods
-    table = _period_costs(problem)
+    if free is None:
+        free = list(range(len(units)))
+        table = _period_costs(problem)
+        fixed_cost = 0.0
+    else:
+        assert base is not None
+        fixed_bits = np.zeros(periods, dtype=np.int64)
+        fixed_cost = 0.0
+        for g, unit in enumerate(units):
+            if g not in free:
+                for t in range(periods):
+                    if base[g, t]:
+                        fixed_bits[t] |= 1 << g
+                fixed_cost += float(_startup_costs_of(unit, base[g]).sum())
+        columns = np.zeros((periods, 1 << len(free)), dtype=np.int64)
+        for m in range(1 << len(free)):
+            bits = 0
+            for i, g in enumerate(free):
+                if m >> i & 1:
+                    bits |= 1 << g
+            columns[:, m] = fixed_bits | bits
+        table = _period_costs(problem, columns)
+    count = len(free)
     ups = np.zeros(count, dtype=np.int64)
     koffs = np.zeros(count, dtype=np.int64)
     initial = np.zeros(count, dtype=np.int64)
     kmax = 1
     tables = []
-    for g, unit in enumerate(units):
-        up, koff, init, start_in, start_init = _unit_tables(unit, periods)
-        ups[g], koffs[g], initial[g] = up, koff, init
+    for i, g in enumerate(free):
+        up, koff, init, start_in, start_init = _unit_tables(units[g], periods)
+        ups[i], koffs[i], initial[i] = up, koff, init
         kmax = max(kmax, koff)
         tables.append((start_in, start_init))
     start_in_all = np.full((count, periods, kmax + 1), np.inf)
     start_init_all = np.zeros((count, periods))
-    for g, (start_in, start_init) in enumerate(tables):
-        start_in_all[g, :, : start_in.shape[1]] = start_in
-        start_init_all[g] = start_init
-    downs = np.array([u.min_down for u in units], dtype=np.int64)
-    down_t0 = np.array([u.time_down_t0 for u in units], dtype=np.int64)
-    must = np.array([u.must_run for u in units], dtype=np.bool_)
+    for i, (start_in, start_init) in enumerate(tables):
+        start_in_all[i, :, : start_in.shape[1]] = start_in
+        start_init_all[i] = start_init
+    downs = np.array([units[g].min_down for g in free], dtype=np.int64)
+    down_t0 = np.array([units[g].time_down_t0 for g in free], dtype=np.int64)
+    must = np.array([units[g].must_run for g in free], dtype=np.bool_)
     radix = np.ones(count, dtype=np.int64)
-    for g in range(1, count):
-        radix[g] = radix[g - 1] * (ups[g - 1] + koffs[g - 1] + 2)
+    for i in range(1, count):
+        radix[i] = radix[i - 1] * (ups[i - 1] + koffs[i - 1] + 2)
     code_space = int(radix[-1] * (ups[-1] + koffs[-1] + 2))
     dense_size = code_space if code_space <= DENSE_CODES else 0
     status, cost, on = _joint_dp(
@@ -203,8 +246,25 @@ def solve_joint(problem: Problem, max_states: int = MAX_STATES) -> tuple[float, 
     if status == 1:
         return None
     if status == 2 or not math.isfinite(cost):
-        return math.inf, np.zeros((count, periods), dtype=bool)
-    return float(cost), on.astype(bool)
+        return math.inf, np.zeros((len(units), periods), dtype=bool)
+    full = np.zeros((len(units), periods), dtype=bool) if base is None else base.astype(bool).copy()
+    for i, g in enumerate(free):
+        full[g] = on[i].astype(bool)
+    return float(cost) + fixed_cost, full
+
+
+def _startup_costs_of(unit: ThermalUnit, row: np.ndarray) -> np.ndarray:
+    """(T,) start-up prices of one unit's commitment row (as `primal.unit_startup_costs`)."""
+    costs = np.zeros(row.shape[0])
+    was_on = unit.on_t0
+    off_since: int | None = None
+    for t, is_on in enumerate(row):
+        if is_on and not was_on:
+            costs[t] = unit.startup_cost(t + 1, None if off_since is None else t - off_since)
+        elif not is_on and was_on:
+            off_since = t
+        was_on = bool(is_on)
+    return costs
 
 
 @njit(cache=True)

@@ -224,6 +224,8 @@ def solve_schedule(
         )
         if search.best.total >= before - 1e-9 * abs(before):
             break
+    # Small fleets without binding ramps: exact neighbourhoods until 60 % of the time is gone.
+    _neighbourhoods(problem, search, gap, search.started + 0.6 * (search.deadline - search.started))
     method = "lagrangian"
     if search.gap > gap and search.time_left() > 0 and search.best_dual is not None and len(problem.thermal) <= BRANCH_MAX_UNITS:
         method = "branch-and-bound"
@@ -259,6 +261,34 @@ def solve_schedule(
         solve_seconds=time.monotonic() - search.started,
         method=method,
     )
+
+
+#: Units re-chosen together in one neighbourhood of the local search (2**size on-sets).
+NEIGHBOURHOOD_UNITS = 5
+
+
+def _neighbourhoods(problem: Problem, search: _Search, gap: float, until: float) -> None:
+    """Large-neighbourhood search for fleets without binding ramps: re-choose the days of a
+    few units at a time, exactly (the joint DP with the other units' days fixed), keeping
+    every improvement. Stops at `until`, at the target gap, or when a round of
+    neighbourhoods covering every unit finds nothing."""
+    count = len(problem.thermal)
+    if search.best is None or count <= NEIGHBOURHOOD_UNITS or not joint_dp.exact_for(problem):
+        return
+    rng = np.random.default_rng(0)
+    stale = 0
+    while time.monotonic() < until and search.gap > gap and stale < 2 * count:
+        free = sorted(int(g) for g in rng.choice(count, NEIGHBOURHOOD_UNITS, replace=False))
+        found = joint_dp.solve_joint(problem, free=free, base=search.best.on)
+        if found is None or not math.isfinite(found[0]) or found[0] >= search.best.total * (1 - 1e-9):
+            stale += 1
+            continue
+        schedule = exact_value(problem, found[1])
+        if schedule is not None and schedule.total < search.best.total:
+            search.offer_schedule(schedule)
+            stale = 0
+        else:
+            stale += 1
 
 
 def guided_commitment(problem: Problem, guide: np.ndarray, point: DualPoint) -> np.ndarray:
