@@ -13,16 +13,28 @@ so it is solved here by our own algorithm, exactly and without an LP library:
    propagation is exact on a chain), which proves a unit unable to follow its commitment and
    gives tight bounds. Variables whose range closes (Pmin = Pmax, a start-up capability equal
    to Pmin, ...) are fixed and rows that cannot bind are dropped.
-2. *Primal-dual interior point* (Mehrotra predictor-corrector) on the rest. Every row of a unit
-   touches only that unit's variables, so the Newton system is one banded block per run (the
-   cost epigraph variable eliminated, (p, r) interleaved: bandwidth 3) plus the 2T coupling
-   rows (demand, reserve). The blocks are factored and inverted by a small compiled kernel
-   (numba) and the dense 2T x 2T Schur complement is solved with numpy.
+2. *Primal-dual interior point* (Mehrotra predictor-corrector, infeasible start) on the rest.
+   Every row of a unit touches only that unit's variables, so the Newton system is one
+   banded block per run (the cost epigraph variable eliminated, (p, r) interleaved:
+   bandwidth 3) plus the 2T coupling rows (demand, reserve). A compiled kernel (numba)
+   factors each block, inverts it into the dense 2T x 2T Schur complement, which a compiled
+   Gauss-Jordan inverts (a threaded BLAS is slower at this size).
    Elastic variables at a large price on the demand and reserve rows make every instance
-   feasible; a dispatch that still needs them after the price has been raised proves the
-   commitment infeasible (`ScheduleInfeasible`, naming the period).
-3. *Clean-up*: the interior point ends within ~1e-10 of the optimum; the last MW of demand
-   and reserve residual are put where the rows have room, so every row holds to ~1e-9 MW.
+   feasible (and keep the Schur complement regular).
+3. *Exact finish*: the interior point's active set (slack below its dual) is read, the
+   nearest point keeping it active and meeting the coupling rows is computed (augmented
+   Lagrangian, same linear algebra; a few repair rounds for a misread bound or row), and so
+   is the nearest dual point with zero reduced cost off the bounds. Primal feasible, dual
+   feasible and complementary on one active set: the answer is *proven* optimal, to
+   rounding. Near the optimum an interior point may break down numerically (degenerate
+   faces: reserve that can move between units, demand and reserve rows tied by an active
+   cap); it is then rerun with other settings (`_ATTEMPTS`: step factor, refinement, Schur
+   regularization, a tiny cost perturbation) until one is finished and proven.
+4. *Verdict*: an optimum proven to use the elastics, with the price raised step by step,
+   means the commitment is infeasible (`ScheduleInfeasible`, naming the period). A
+   commitment on which no attempt can prove anything (in practice: infeasible by a
+   rounding's width) is reported infeasible too, and the message says so.
+5. *Polish*: the last 1e-12 of demand and reserve residual is put where the rows have room.
 
 Periods in messages are 1-based, as in MODEL.tex and the pglib-uc files.
 """
@@ -46,16 +58,20 @@ __all__ = ["Dispatch", "dispatch"]
 _FIX_TOL = 1e-9
 #: Elastic MW (demand or reserve) above this after the price was raised: infeasible.
 _ELASTIC_TOL = 1e-6
+#: Interior-point iterations per attempt.
 _MAX_ITER = 200
 #: The interior point's answer must be this accurate (relative residuals and gap) to be used.
 _ACCURACY = 1e-9
+#: Elastic price, times the dearest slope over the typical one (scaled costs).
 _PENALTY = 1e3
-#: Gondzio centrality correctors per interior-point iteration (each one more solve).
+#: Gondzio centrality correctors per interior-point iteration (each one more solve; measured
+#: no fewer iterations on ca, so off).
 _CORRECTORS = 0
+#: Least initial row slack (scaled units).
 _S0 = 1.0
 #: The least accurate interior point whose active set is read (its answer checked against it).
 _FINISH_FROM = 1e-4
-_DEBUG = False
+_DEBUG = False  # developer switch: print the iterations and why a finish is refused
 #: The interior point's settings, tried in turn when one breaks down numerically (step
 #: length factor, iterative refinement steps per solve, relative dual regularization of the
 #: Schur complement: it turns singular when rows become dependent at the optimum, e.g. an
@@ -66,8 +82,8 @@ _ATTEMPTS = (
     (0.995, 0, 0.0, 0.0), (0.99, 1, 0.0, 0.0), (0.9, 3, 0.0, 0.0), (0.99, 1, 1e-10, 0.0), (0.99, 1, 0.0, 1e-7), (0.9, 2, 1e-8, 1e-6),
     (0.95, 1, 1e-10, 1e-5), (0.9, 3, 0.0, 1e-4),
 )
+#: Primal regularization added to K's diagonal (scaled units).
 _REG = 1e-8
-_SIG_MAX = 1e300
 
 
 @dataclass
@@ -769,8 +785,7 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0) -> _So
         gap = comp / (1.0 + abs(pobj))
         merit = max(pres_b, pres_h, dres, gap)
         if _DEBUG:
-            j = int(np.argmax(np.abs(rd)))
-            print(f"it {it:3d} pobj {pobj:.10e} pres {pres_b:.2e} {pres_h:.2e} dres {dres:.2e} gap {gap:.2e}", j, lp.N, x[j], lb[j], ub[j], zl[j], zu[j], hasl[j], hasu[j], rd[j])
+            print(f"it {it:3d} pobj {pobj:.10e} pres {pres_b:.2e} {pres_h:.2e} dres {dres:.2e} gap {gap:.2e}")
         if not math.isfinite(merit) or merit > 1e6 * best_merit:
             break  # numerical breakdown: the best iterate stands
         if merit < best_merit:
@@ -780,8 +795,8 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0) -> _So
         since_best += 1
         if (pres_b < 1e-11 and pres_h < 1e-11 and dres < 1e-10 and gap < 1e-10) or (since_best > 5 and best_merit < 1e-6):
             break
-        sig_row = np.minimum(y / s, _SIG_MAX)
-        sig_x = np.minimum((zl / xl) * hasl + (zu / xu) * hasu, _SIG_MAX)
+        sig_row = y / s
+        sig_x = (zl / xl) * hasl + (zu / xu) * hasu
         try:
             newton = _Newton(lp, sig_row, sig_x, s_rel=s_rel)
         except _Breakdown:
@@ -847,18 +862,6 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0) -> _So
             dx, dlam, ds, dy, dzl, dzu = cand
             ap, ad = cp, cd
         ap, ad = min(1.0, eta * ap), min(1.0, eta * ad)
-        if _DEBUG:
-            def blocker(v: np.ndarray, dv: np.ndarray) -> tuple[float, int]:
-                neg = np.flatnonzero(dv < 0)
-                if neg.size == 0:
-                    return 1.0, -1
-                r_ = -v[neg] / dv[neg]
-                j_ = int(np.argmin(r_))
-                return float(r_[j_]), int(neg[j_])
-            il = np.flatnonzero(hasl); iu = np.flatnonzero(hasu)
-            bl = blocker(xl[hasl], dx[hasl]); bu = blocker(xu[hasu], -dx[hasu]); bs = blocker(s, ds)
-            by = blocker(y, dy); bzl = blocker(zl[hasl], dzl[hasl]); bzu = blocker(zu[hasu], dzu[hasu])
-            print(f"   sigma {sigma:.2e} ap {ap:.3f} ad {ad:.3f} xl {bl[0]:.2f}@{il[bl[1]] if bl[1]>=0 else -1} xu {bu[0]:.2f}@{iu[bu[1]] if bu[1]>=0 else -1} s {bs[0]:.2f}@{bs[1]} y {by[0]:.2f}@{by[1]} zl {bzl[0]:.2f}@{il[bzl[1]] if bzl[1]>=0 else -1} zu {bzu[0]:.2f}@{iu[bzu[1]] if bzu[1]>=0 else -1} N {lp.N} nrow {m} ncap {lp.cap_cell.shape[0]} nru {lp.ru_cell.shape[0]} nrd {lp.rd_cell.shape[0]}")
         x = x + ap * dx
         s = s + ap * ds
         lam = lam + ad * dlam
@@ -1118,6 +1121,9 @@ def _solve(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp: f
         lp, cells, const = _build_lp(problem, fleet, on, units, sp, sc, penalty)
         W = 3 * lp.N
         best: _Solution | None = None
+        # An exactly feasible point whose optimality could not be proven (dual finish failed),
+        # used only when no attempt proves one: its cost is the interior point's to ~1e-6.
+        fallback: tuple[np.ndarray, np.ndarray] | None = None
         finished: np.ndarray | None = None
         lam: np.ndarray | None = None
         for eta, refine, s_rel, perturb in _ATTEMPTS:
@@ -1138,11 +1144,17 @@ def _solve(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp: f
                         # Primal and dual feasible and complementary on one active set: optimal.
                         finished, lam = x_f, lam_f
                         break
+                    if x_f is not None and fallback is None and sol.merit <= 1e-6:
+                        cost_ipm = float((lp.cost * sol.x).sum())
+                        if float((lp.cost * x_f).sum()) <= cost_ipm + 10.0 * sol.merit * (1.0 + abs(cost_ipm)):
+                            fallback = (x_f, sol.lam)
                 if finished is not None:
                     break
-            if sol.merit <= _ACCURACY:
+            if sol.merit <= _ACCURACY and perturb == 0.0:
                 finished, lam = sol.x, sol.lam  # accurate as it is; the polish takes the residual
                 break
+        if finished is None and fallback is not None:
+            finished, lam = fallback
         sol = best
         x = finished if finished is not None else sol.x
         short = x[W + T:W + 2 * T] * sp
