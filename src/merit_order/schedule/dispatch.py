@@ -697,12 +697,30 @@ class _Newton:
         return dx, dlam
 
 
-def _max_step(v: np.ndarray, dv: np.ndarray) -> float:
-    """Largest alpha in (0, 1] with v + alpha dv >= 0 (v > 0)."""
-    neg = dv < 0
-    if not neg.any():
-        return 1.0
-    return float(min(1.0, np.min(-v[neg] / dv[neg])))
+@nb.njit(cache=True)
+def _steps(xl: np.ndarray, xu: np.ndarray, hasl: np.ndarray, hasu: np.ndarray, s: np.ndarray, y: np.ndarray,
+           zl: np.ndarray, zu: np.ndarray, dx: np.ndarray, ds: np.ndarray, dy: np.ndarray, dzl: np.ndarray,
+           dzu: np.ndarray) -> tuple[float, float]:
+    """Largest primal and dual steps in (0, 1] keeping every gap, slack and dual >= 0."""
+    ap = 1.0
+    ad = 1.0
+    for j in range(dx.shape[0]):
+        if hasl[j]:
+            if dx[j] < 0.0:
+                ap = min(ap, -xl[j] / dx[j])
+            if dzl[j] < 0.0:
+                ad = min(ad, -zl[j] / dzl[j])
+        if hasu[j]:
+            if dx[j] > 0.0:
+                ap = min(ap, xu[j] / dx[j])
+            if dzu[j] < 0.0:
+                ad = min(ad, -zu[j] / dzu[j])
+    for i in range(s.shape[0]):
+        if ds[i] < 0.0:
+            ap = min(ap, -s[i] / ds[i])
+        if dy[i] < 0.0:
+            ad = min(ad, -y[i] / dy[i])
+    return ap, ad
 
 
 @dataclass
@@ -821,9 +839,7 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0) -> _So
             return dx, dlam, ds, dy, dzl, dzu
 
         def steps(dx: np.ndarray, ds: np.ndarray, dy: np.ndarray, dzl: np.ndarray, dzu: np.ndarray) -> tuple[float, float]:
-            ap = min(_max_step(xl[hasl], dx[hasl]), _max_step(xu[hasu], -dx[hasu]), _max_step(s, ds))
-            ad = min(_max_step(y, dy), _max_step(zl[hasl], dzl[hasl]), _max_step(zu[hasu], dzu[hasu]))
-            return ap, ad
+            return _steps(xl, xu, hasl, hasu, s, y, zl, zu, dx, ds, dy, dzl, dzu)
 
         # Predictor (affine scaling).
         dx, dlam, ds, dy, dzl, dzu = direction(-y * s, -zl * xl * hasl, -zu * xu * hasu)
