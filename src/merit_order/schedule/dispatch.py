@@ -397,6 +397,34 @@ def _matvec(A: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 @nb.njit(cache=True)
+def _rows_times(rv: np.ndarray, rc: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """G x for rows of up to 3 entries (rv = len(x): no entry)."""
+    m = rv.shape[0]
+    n = x.shape[0]
+    out = np.zeros(m)
+    for i in range(m):
+        acc = 0.0
+        for k in range(3):
+            j = rv[i, k]
+            if j < n:
+                acc += rc[i, k] * x[j]
+        out[i] = acc
+    return out
+
+
+@nb.njit(cache=True)
+def _rows_transposed_times(rv: np.ndarray, rc: np.ndarray, y: np.ndarray, n: int) -> np.ndarray:
+    """G^T y for rows of up to 3 entries (rv = n: no entry)."""
+    out = np.zeros(n)
+    for i in range(rv.shape[0]):
+        for k in range(3):
+            j = rv[i, k]
+            if j < n:
+                out[j] += rc[i, k] * y[i]
+    return out
+
+
+@nb.njit(cache=True)
 def _band_solve(band: np.ndarray, run_ptr: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """K^-1 rhs for the factored block-banded K (runs independent)."""
     out = np.empty_like(rhs)
@@ -756,11 +784,10 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0) -> _So
     a_idx = np.where(amask, arow, T2)
 
     def gmul(xv: np.ndarray) -> np.ndarray:
-        xe = np.append(xv, 0.0)
-        return (rc * xe[rv]).sum(axis=1)
+        return _rows_times(rv, rc, xv)
 
     def gtmul(yv: np.ndarray) -> np.ndarray:
-        return np.bincount(rv.ravel(), (rc * yv[:, None]).ravel(), nx + 1)[:nx]
+        return _rows_transposed_times(rv, rc, yv, nx)
 
     def amul(xv: np.ndarray) -> np.ndarray:
         return np.bincount(a_idx, acoef * xv, T2 + 1)[:T2]
