@@ -516,8 +516,6 @@ def _build_lp(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp
     has_prev = prev_all[keep]
     fp_fixed, fr_fixed = fixed_p[keep], fixed_r[keep]
     N = gk.shape[0]
-    run_starts = np.flatnonzero(~has_prev)
-    run_ptr = np.append(run_starts, N).astype(np.int64)
 
     nx = 3 * N + 5 * T
     lb = np.full(nx, -np.inf)
@@ -586,6 +584,12 @@ def _build_lp(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp
     rd_rows = has_prev & np.isfinite(fleet.rd[gk])
     rd_rows[1:] &= hi[:-1] - lo[1:] > (fleet.rd[gk[1:]] + _FIX_TOL) / us[1:]
     rd_cell = cells[rd_rows]
+    # Two consecutive periods of a unit are coupled in the Newton system only by a ramp row:
+    # the blocks are the chains of ramp rows that can bind, not whole runs of on periods.
+    linked = np.zeros(N, dtype=bool)
+    linked[ru_cell] = True
+    linked[rd_cell] = True
+    run_ptr = np.append(np.flatnonzero(~linked), N).astype(np.int64)
     none = nx
     rows_v = [
         np.stack([P + cap_cells, R + cap_cells, np.full_like(cap_cells, none)], axis=1),
