@@ -77,10 +77,13 @@ _DEBUG = False  # developer switch: print the iterations and why a finish is ref
 #: Schur complement: it turns singular when rows become dependent at the optimum, e.g. an
 #: active cap row tying a period's demand and reserve rows; relative random perturbation of
 #: the costs, which breaks ties between equally cheap dispatches: the answer is still
-#: finished and proven optimal on the unperturbed LP).
+#: finished and proven optimal on the unperturbed LP; the accuracy at which to stop and try
+#: the exact finish, 0 for the full 1e-10: stopping the first attempt at 1e-8 was measured
+#: slower, its finish failing often enough to cost a second run).
 _ATTEMPTS = (
-    (0.995, 0, 0.0, 0.0), (0.99, 1, 0.0, 0.0), (0.9, 3, 0.0, 0.0), (0.99, 1, 1e-10, 0.0), (0.99, 1, 0.0, 1e-7), (0.9, 2, 1e-8, 1e-6),
-    (0.95, 1, 1e-10, 1e-5), (0.9, 3, 0.0, 1e-4),
+    (0.995, 0, 0.0, 0.0, 0.0), (0.99, 1, 0.0, 0.0, 0.0), (0.9, 3, 0.0, 0.0, 0.0),
+    (0.99, 1, 1e-10, 0.0, 0.0), (0.99, 1, 0.0, 1e-7, 0.0), (0.9, 2, 1e-8, 1e-6, 0.0), (0.95, 1, 1e-10, 1e-5, 0.0),
+    (0.9, 3, 0.0, 1e-4, 0.0),
 )
 #: Primal regularization added to K's diagonal (scaled units).
 _REG = 1e-8
@@ -271,7 +274,7 @@ def _unit_bounds(problem: Problem, fleet: _Fleet, on: np.ndarray) -> _Units:
 # Schur complement, and banded solves.
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def _factor_and_schur(band: np.ndarray, run_ptr: np.ndarray, row_of: np.ndarray, coef: np.ndarray, S: np.ndarray) -> None:
     """Factor each run's banded block in place (band[i, d] = L[i, i-d]) and add A K^-1 A^T to S.
 
@@ -424,7 +427,59 @@ def _rows_transposed_times(rv: np.ndarray, rc: np.ndarray, y: np.ndarray, n: int
     return out
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")  # x/0 gives inf/nan, caught as a breakdown
+def _newton_rhs(rd: np.ndarray, rv: np.ndarray, rc: np.ndarray, rcs: np.ndarray, y: np.ndarray, rg: np.ndarray,
+                s: np.ndarray, rcl: np.ndarray, xl: np.ndarray, hasl: np.ndarray, rcu: np.ndarray, xu: np.ndarray,
+                hasu: np.ndarray, ff: np.ndarray) -> np.ndarray:
+    """f = -rd - G^T((rcs - y rg) / s) + rcl / xl - rcu / xu on the free variables (one pass)."""
+    n = rd.shape[0]
+    f = np.empty(n)
+    for j in range(n):
+        v = -rd[j]
+        if hasl[j]:
+            v += rcl[j] / xl[j]
+        if hasu[j]:
+            v -= rcu[j] / xu[j]
+        f[j] = v
+    for i in range(rv.shape[0]):
+        q = (rcs[i] - y[i] * rg[i]) / s[i]
+        for k in range(3):
+            j = rv[i, k]
+            if j < n:
+                f[j] -= rc[i, k] * q
+    for j in range(n):
+        f[j] *= ff[j]
+    return f
+
+
+@nb.njit(cache=True, error_model="numpy")  # x/0 gives inf/nan, caught as a breakdown
+def _newton_tail(rv: np.ndarray, rc: np.ndarray, dx: np.ndarray, rg: np.ndarray, rcs: np.ndarray, y: np.ndarray,
+                 s: np.ndarray, rcl: np.ndarray, zl: np.ndarray, xl: np.ndarray, hasl: np.ndarray, rcu: np.ndarray,
+                 zu: np.ndarray, xu: np.ndarray, hasu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The slack and dual steps from dx: ds = rg - G dx, dy, dzl, dzu from complementarity."""
+    m = rv.shape[0]
+    n = dx.shape[0]
+    ds = np.empty(m)
+    dy = np.empty(m)
+    for i in range(m):
+        g = 0.0
+        for k in range(3):
+            j = rv[i, k]
+            if j < n:
+                g += rc[i, k] * dx[j]
+        ds[i] = rg[i] - g
+        dy[i] = (rcs[i] - y[i] * ds[i]) / s[i]
+    dzl = np.zeros(n)
+    dzu = np.zeros(n)
+    for j in range(n):
+        if hasl[j]:
+            dzl[j] = (rcl[j] - zl[j] * dx[j]) / xl[j]
+        if hasu[j]:
+            dzu[j] = (rcu[j] + zu[j] * dx[j]) / xu[j]
+    return ds, dy, dzl, dzu
+
+
+@nb.njit(cache=True, error_model="numpy")
 def _band_solve(band: np.ndarray, run_ptr: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     """K^-1 rhs for the factored block-banded K (runs independent)."""
     out = np.empty_like(rhs)
@@ -729,7 +784,7 @@ class _Newton:
         return dx, dlam
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")  # x/0 gives inf/nan, caught as a breakdown
 def _steps(xl: np.ndarray, xu: np.ndarray, hasl: np.ndarray, hasu: np.ndarray, s: np.ndarray, y: np.ndarray,
            zl: np.ndarray, zu: np.ndarray, dx: np.ndarray, ds: np.ndarray, dy: np.ndarray, dzl: np.ndarray,
            dzu: np.ndarray) -> tuple[float, float]:
@@ -769,7 +824,7 @@ class _Solution:
     zu: np.ndarray
 
 
-def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0) -> _Solution:
+def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0, stop: float = 0.0) -> _Solution:
     """Mehrotra predictor-corrector on the scaled LP (infeasible start, separate step lengths)."""
     nx = lp.lb.shape[0]
     T2 = 2 * lp.T
@@ -844,6 +899,8 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0) -> _So
         since_best += 1
         if (pres_b < 1e-11 and pres_h < 1e-11 and dres < 1e-10 and gap < 1e-10) or (since_best > 5 and best_merit < 1e-6):
             break
+        if merit < stop:  # accurate enough for the exact finish to be tried
+            break
         sig_row = y / s
         sig_x = (zl / xl) * hasl + (zu / xu) * hasu
         try:
@@ -852,8 +909,7 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0) -> _So
             break
 
         def direction(rcs: np.ndarray, rcl: np.ndarray, rcu: np.ndarray) -> tuple[np.ndarray, ...]:
-            f = -rd - gtmul((rcs - y * rg) / s) + np.where(hasl, rcl / xl, 0.0) - np.where(hasu, rcu / xu, 0.0)
-            f *= ff
+            f = _newton_rhs(rd, rv, rc, rcs, y, rg, s, rcl, xl, hasl, rcu, xu, hasu, ff)
             dx, dlam = newton.solve(f, rp)
             # Iterative refinement: the dual equation is what a solve error breaks near the end
             # (K holds z/x ~ 1e12), so its residual is solved for again with the same factors.
@@ -863,10 +919,7 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0) -> _So
                 ddx, ddl = newton.solve(e1, e2)
                 dx += ddx
                 dlam += ddl
-            ds = rg - gmul(dx)
-            dy = (rcs - y * ds) / s
-            dzl = np.where(hasl, (rcl - zl * dx) / xl, 0.0)
-            dzu = np.where(hasu, (rcu + zu * dx) / xu, 0.0)
+            ds, dy, dzl, dzu = _newton_tail(rv, rc, dx, rg, rcs, y, s, rcl, zl, xl, hasl, rcu, zu, xu, hasu)
             return dx, dlam, ds, dy, dzl, dzu
 
         def steps(dx: np.ndarray, ds: np.ndarray, dy: np.ndarray, dzl: np.ndarray, dzu: np.ndarray) -> tuple[float, float]:
@@ -1173,8 +1226,8 @@ def _solve(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp: f
         fallback: tuple[np.ndarray, np.ndarray] | None = None
         finished: np.ndarray | None = None
         lam: np.ndarray | None = None
-        for eta, refine, s_rel, perturb in _ATTEMPTS:
-            sol = _ipm(_perturbed(lp, perturb), eta, refine, s_rel)
+        for eta, refine, s_rel, perturb, stop in _ATTEMPTS:
+            sol = _ipm(_perturbed(lp, perturb), eta, refine, s_rel, stop)
             if best is None or sol.merit < best.merit:
                 best = sol
             if sol.merit <= _FINISH_FROM:
