@@ -93,6 +93,7 @@ class Repairer:
         self.full_cost = np.array([u.curve_cost[-1] / max(u.pmax, 1e-9) for u in units])
         self.attempts = 0
         self.guide: np.ndarray | None = None
+        self.need = problem.demand + problem.reserve - self.renewable_hi
         self.frozen: np.ndarray | None = None  # (G, T) 0/1 where a repair may not change a unit
 
     def capacity_shortfall(self, on: np.ndarray) -> np.ndarray:
@@ -125,14 +126,6 @@ class Repairer:
         new = plan.on.astype(bool)
         return None if np.array_equal(new, on[g]) else new
 
-    def _force(self, on: np.ndarray, g: int, t: int, state: int, price: np.ndarray, reserve_price: np.ndarray) -> bool:
-        """`_forced_row`, applied. True if unit g's schedule changed."""
-        row = self._forced_row(on, g, t, state, price, reserve_price)
-        if row is None:
-            return False
-        on[g] = row
-        return True
-
     def _row_value(self, g: int, row: np.ndarray, price: np.ndarray, reserve_price: np.ndarray) -> float:
         """Unit g's Lagrangian value for exactly this commitment row (inf if infeasible)."""
         plan = plan_unit(self.problem.thermal[g], price, reserve_price, row.astype(np.int8))
@@ -148,81 +141,112 @@ class Repairer:
     ) -> Schedule | None:
         """A feasible schedule close to `on`, or None if none was found in time.
 
-        `guide` (G, T), between 0 and 1, is the dual's fractional commitment (ties between
-        equally priced units go to the one it most wants on); `frozen` (G, T), -1 where free,
-        0/1 where a unit's commitment may not change.
+        Each step fixes the worst period: capacity for demand + reserve short (a unit forced
+        on there) or minimum output above demand (a unit forced off), choosing the move that
+        leaves the least violation in all periods, then the cheapest per MW it fixes at the
+        given prices. With no violation left, the exact dispatch decides; a period it cannot
+        serve (ramps) becomes the next step's target. `guide` (G, T), between 0 and 1, is the
+        dual's fractional commitment (it breaks ties); `frozen` (G, T), -1 where free, 0/1
+        where a unit's commitment may not change.
         """
         self.guide = guide
         self.frozen = frozen
         on = on.copy()
         units = self.problem.thermal
+        caps = np.array([start_and_stop_caps(u, on[g]) for g, u in enumerate(units)]).reshape(len(units), -1)
+        seen: set[bytes] = set()
         for _ in range(4 * len(units) * max(1, self.problem.periods) + 10):
             if time.monotonic() > self.deadline:
                 return None
-            short = self.capacity_shortfall(on)
-            if short.max() > 1e-9:
-                if not self._add_capacity(on, int(np.argmax(short)), price, reserve_price):
-                    return None
-                continue
-            excess = self.minimum_excess(on)
-            if excess.max() > 1e-9:
-                if not self._remove_minimum(on, int(np.argmax(excess)), price, reserve_price):
-                    return None
-                continue
-            self.attempts += 1
-            try:
-                result = dispatch(self.problem, on)
-            except ScheduleInfeasible as exc:
-                match = _PERIOD.search(str(exc))
-                t = int(match.group(1)) - 1 if match else int(np.argmax(self.capacity_shortfall(on)))
-                if not self._add_capacity(on, t, price, reserve_price):
-                    return None
-                continue
-            costs = np.array([unit_startup_costs(u, on[g]) for g, u in enumerate(units)])
-            return Schedule(on=on, dispatch=result, startup_cost=costs)
+            short = self.need - caps.sum(axis=0)
+            excess = (on * self.pmin[:, None]).sum(axis=0) + self.renewable_lo - self.problem.demand
+            if short.max() > 1e-9 or excess.max() > 1e-9:
+                if short.max() >= excess.max():
+                    t, state = int(np.argmax(short)), 1
+                else:
+                    t, state = int(np.argmax(excess)), 0
+                strict = True
+            else:
+                self.attempts += 1
+                try:
+                    result = dispatch(self.problem, on)
+                except ScheduleInfeasible as exc:
+                    message = str(exc)
+                    match = _PERIOD.search(message)
+                    t = int(match.group(1)) - 1 if match else 0
+                    state = 0 if ("at least" in message or "come down" in message) else 1
+                    strict = False
+                else:
+                    costs = np.array([unit_startup_costs(u, on[g]) for g, u in enumerate(units)])
+                    return Schedule(on=on, dispatch=result, startup_cost=costs)
+            if self._move(on, caps, t, state, price, reserve_price, strict):
+                pass
+            elif not (strict and self._move(on, caps, t, state, price, reserve_price, False)):
+                return None  # no single move helps: give up on this start
+            key = np.packbits(on).tobytes()
+            if key in seen:
+                return None  # moving in circles
+            seen.add(key)
         return None
 
-    def _add_capacity(self, on: np.ndarray, t: int, price: np.ndarray, reserve_price: np.ndarray) -> bool:
-        """Cover period t's shortfall at the least cost per MW it covers, as the prices see it.
+    def _violation(self, caps_sum: np.ndarray, min_sum: np.ndarray) -> float:
+        short = self.need - caps_sum
+        excess = min_sum + self.renewable_lo - self.problem.demand
+        return float(np.maximum(short, 0.0).sum() + np.maximum(excess, 0.0).sum())
 
-        Each unit off in t is forced on there (its DP choosing the cheapest schedule that
-        does so); the move's cost is the change in its Lagrangian value, divided by the MW of
-        the shortfall it covers. Pricing by "cheapest per MW at full output" instead would
-        start a 350 MW unit with a 24 h minimum up time to cover a 40 MW gap."""
-        short = max(float(self.capacity_shortfall(on)[t]), 1e-6)
-        best: tuple[float, int, np.ndarray] | None = None
-        for g in range(len(self.problem.thermal)):
-            if on[g, t]:
+    def _move(
+        self,
+        on: np.ndarray,
+        caps: np.ndarray,
+        t: int,
+        state: int,
+        price: np.ndarray,
+        reserve_price: np.ndarray,
+        strict: bool,
+    ) -> bool:
+        """Force one unit to `state` in period t: among the moves that reduce the violation
+        (`strict`; else: that don't increase it), the cheapest per MW it fixes."""
+        units = self.problem.thermal
+        base_caps = caps.sum(axis=0)
+        base_min = (on * self.pmin[:, None]).sum(axis=0)
+        before = self._violation(base_caps, base_min)
+        need_t = max(float(self.need[t] - base_caps[t]), float(base_min[t] + self.renewable_lo[t] - self.problem.demand[t]), 1e-6)
+        best: tuple[float, float, int, np.ndarray, np.ndarray] | None = None
+        for g, unit in enumerate(units):
+            if bool(on[g, t]) == bool(state) or (state == 0 and unit.must_run):
                 continue
-            row = self._forced_row(on, g, t, 1, price, reserve_price)
+            row = self._forced_row(on, g, t, state, price, reserve_price)
             if row is None:
                 continue
+            row_caps = start_and_stop_caps(unit, row)
+            after = self._violation(base_caps - caps[g] + row_caps, base_min + (row.astype(float) - on[g]) * self.pmin[g])
+            if after > before - (1e-9 if strict else -1e-9):
+                continue
             delta = self._row_value(g, row, price, reserve_price) - self._row_value(g, on[g], price, reserve_price)
-            covered = min(float(start_and_stop_caps(self.problem.thermal[g], row)[t]), short)
-            score = delta / max(covered, 1e-6)
-            if self.guide is not None:  # between equals, the unit the dual half-wants on
-                score -= 1e-9 * float(self.guide[g, t])
-            if best is None or score < best[0]:
-                best = (score, g, row)
+            fixes = min(float(row_caps[t]) if state else float(unit.pmin), need_t)
+            score = delta / max(fixes, 1e-6)
+            if self.guide is not None:  # between equals, the unit the dual leans towards
+                score -= 1e-9 * (float(self.guide[g, t]) if state else 1.0 - float(self.guide[g, t]))
+            # The cheapest fix per MW among the moves that reduce the violation (ranking by
+            # the violation left instead would start the biggest unit for the whole day).
+            if best is None or score < best[1]:
+                best = (after, score, g, row, row_caps)
         if best is not None:
-            on[best[1]] = best[2]
+            _, _, g, row, row_caps = best
+            on[g] = row
+            caps[g] = row_caps
             return True
-        # Every unit is on in t, yet short: a start-up or shut-down limit may bind; let
-        # neighbouring periods' units stay on longer (relaxes start/stop caps in t).
-        for g in np.argsort(self.full_cost, kind="stable"):
-            for s in (t - 1, t + 1):
-                if 0 <= s < on.shape[1] and not on[g, s] and self._force(on, int(g), s, 1, price, reserve_price):
-                    return True
-        return False
-
-    def _remove_minimum(self, on: np.ndarray, t: int, price: np.ndarray, reserve_price: np.ndarray) -> bool:
-        """Turn off, in period t, the dearest unit that can be, if capacity allows."""
-        for g in np.argsort(-self.full_cost, kind="stable"):
-            if on[g, t] and not self.problem.thermal[g].must_run:
-                trial = on.copy()
-                if self._force(trial, int(g), t, 0, price, reserve_price) and self.capacity_shortfall(trial)[t] <= 1e-9:
-                    on[:] = trial
-                    return True
+        if state == 1:
+            # Every unit that could is on in t, yet short: a start-up or shut-down limit may
+            # bind; let a neighbouring period's unit stay on longer.
+            for g in np.argsort(self.full_cost, kind="stable"):
+                for s in (t - 1, t + 1):
+                    if 0 <= s < on.shape[1] and not on[g, s]:
+                        row = self._forced_row(on, int(g), s, 1, price, reserve_price)
+                        if row is not None:
+                            on[g] = row
+                            caps[g] = start_and_stop_caps(units[g], row)
+                            return True
         return False
 
 

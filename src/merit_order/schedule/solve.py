@@ -42,6 +42,9 @@ from .lagrangian import (
 from .model import Problem
 from .primal import Repairer, Schedule, improve, reprice
 
+#: Share of the time limit the search may use; the rest covers the step in progress.
+SEARCH_SHARE = 0.97
+
 # A gap at or below this is reported as "optimal": proven to a relative 1e-6.
 OPTIMAL_GAP = 1e-6
 
@@ -108,7 +111,9 @@ class _Search:
     def __init__(self, problem: Problem, time_limit: float, progress: Callable[[Progress], None] | None) -> None:
         self.problem = problem
         self.started = time.monotonic()
-        self.deadline = self.started + time_limit
+        # The search stops a little early so that the step in progress (a dispatch, a dual
+        # step) ends within the limit the caller set.
+        self.deadline = self.started + time_limit * SEARCH_SHARE
         self.progress = progress
         self.best_dual: DualPoint | None = None
         self.lower_bound = -math.inf
@@ -253,7 +258,8 @@ def solve_schedule(
         raise ScheduleError(f"no feasible schedule found within {time_limit:g} s (infeasibility not proven)")
     final_gap = search.gap
     return ScheduleResult(
-        status="optimal" if final_gap <= OPTIMAL_GAP else "feasible",
+        # (the branch and bound proves "within OPTIMAL_GAP" exactly at that gap: allow its rounding)
+        status="optimal" if final_gap <= OPTIMAL_GAP * (1 + 1e-6) else "feasible",
         schedule=search.best,
         lower_bound=min(search.lower_bound, search.best.total),
         gap=final_gap,
