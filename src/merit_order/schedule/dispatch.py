@@ -427,6 +427,97 @@ def _rows_transposed_times(rv: np.ndarray, rc: np.ndarray, y: np.ndarray, n: int
     return out
 
 
+@nb.njit(cache=True, error_model="numpy")
+def _ipm_state(x: np.ndarray, lb: np.ndarray, ub: np.ndarray, hasl: np.ndarray, hasu: np.ndarray, rv: np.ndarray,
+               rc: np.ndarray, h: np.ndarray, s: np.ndarray, y: np.ndarray, zl: np.ndarray, zu: np.ndarray,
+               lam: np.ndarray, cost: np.ndarray, ff: np.ndarray, b: np.ndarray, a_idx: np.ndarray,
+               acoef: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                           float, float, float, float, float]:
+    """One pass over an iterate: bound gaps, residuals (coupling, rows, dual), complementarity,
+    objective and the residuals' max norms (inf when anything is not finite)."""
+    n = x.shape[0]
+    m = h.shape[0]
+    T2 = b.shape[0]
+    xl = np.ones(n)
+    xu = np.ones(n)
+    rd = np.empty(n)
+    ax = np.zeros(T2 + 1)
+    comp = 0.0
+    pobj = 0.0
+    for j in range(n):
+        if hasl[j]:
+            xl[j] = x[j] - lb[j]
+            comp += zl[j] * xl[j]
+        if hasu[j]:
+            xu[j] = ub[j] - x[j]
+            comp += zu[j] * xu[j]
+        a = a_idx[j]
+        ax[a] += acoef[j] * x[j]
+        lam_j = lam[a] if a < T2 else 0.0
+        rd[j] = cost[j] - acoef[j] * lam_j - zl[j] + zu[j]
+        pobj += cost[j] * x[j]
+    rg = np.empty(m)
+    rg_max = 0.0
+    finite = True
+    for i in range(m):
+        g = 0.0
+        for k in range(3):
+            j = rv[i, k]
+            if j < n:
+                g += rc[i, k] * x[j]
+                rd[j] += rc[i, k] * y[i]
+        rg[i] = h[i] - g - s[i]
+        comp += y[i] * s[i]
+        v = abs(rg[i])
+        finite &= math.isfinite(v)
+        rg_max = max(rg_max, v)
+    rd_max = 0.0
+    for j in range(n):
+        rd[j] *= ff[j]
+        v = abs(rd[j])
+        finite &= math.isfinite(v)
+        rd_max = max(rd_max, v)
+    rp = np.empty(T2)
+    rp_max = 0.0
+    for t in range(T2):
+        rp[t] = b[t] - ax[t]
+        v = abs(rp[t])
+        finite &= math.isfinite(v)
+        rp_max = max(rp_max, v)
+    if not finite:
+        rp_max = math.inf
+    return xl, xu, rp, rg, rd, comp, pobj, rp_max, rg_max, rd_max
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _ipm_step(x: np.ndarray, s: np.ndarray, y: np.ndarray, zl: np.ndarray, zu: np.ndarray, dx: np.ndarray,
+              ds: np.ndarray, dy: np.ndarray, dzl: np.ndarray, dzu: np.ndarray, ap: float, ad: float,
+              hasl: np.ndarray, hasu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The next iterate (new arrays: the best one so far is kept by reference)."""
+    n = x.shape[0]
+    m = s.shape[0]
+    x2 = x + ap * dx
+    s2 = np.empty(m)
+    y2 = np.empty(m)
+    for i in range(m):
+        s2[i] = _floor(s[i] + ap * ds[i])
+        y2[i] = _floor(y[i] + ad * dy[i])
+    zl2 = np.zeros(n)
+    zu2 = np.zeros(n)
+    for j in range(n):
+        if hasl[j]:
+            zl2[j] = _floor(zl[j] + ad * dzl[j])
+        if hasu[j]:
+            zu2[j] = _floor(zu[j] + ad * dzu[j])
+    return x2, s2, y2, zl2, zu2
+
+
+@nb.njit(cache=True, inline="always")
+def _floor(v: float) -> float:
+    """max(v, 1e-300), letting a nan through (it is a breakdown to be seen)."""
+    return 1e-300 if v < 1e-300 else v
+
+
 @nb.njit(cache=True, error_model="numpy")  # x/0 gives inf/nan, caught as a breakdown
 def _newton_rhs(rd: np.ndarray, rv: np.ndarray, rc: np.ndarray, rcs: np.ndarray, y: np.ndarray, rg: np.ndarray,
                 s: np.ndarray, rcl: np.ndarray, xl: np.ndarray, hasl: np.ndarray, rcu: np.ndarray, xu: np.ndarray,
@@ -874,18 +965,13 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0, stop: 
     cnorm = 1.0 + float(np.max(np.abs(lp.cost), initial=0.0))
     it = 0
     for it in range(1, _MAX_ITER + 1):
-        xl = np.where(hasl, x - lb, 1.0)
-        xu = np.where(hasu, ub - x, 1.0)
-        gx = gmul(x)
-        rp = lp.b - amul(x)
-        rg = h - gx - s
-        rd = (lp.cost - atmul(lam) + gtmul(y) - zl + zu) * ff
-        comp = float((y * s).sum() + (zl * xl * hasl).sum() + (zu * xu * hasu).sum())
+        xl, xu, rp, rg, rd, comp, pobj, rp_max, rg_max, rd_max = _ipm_state(
+            x, lb, ub, hasl, hasu, rv, rc, h, s, y, zl, zu, lam, lp.cost, ff, lp.b, a_idx, acoef
+        )
         mu = comp / max(ncomp, 1)
-        pobj = float((lp.cost * x).sum())
-        pres_b = float(np.max(np.abs(rp), initial=0.0)) / bnorm
-        pres_h = float(np.max(np.abs(rg), initial=0.0)) / hnorm
-        dres = float(np.max(np.abs(rd), initial=0.0)) / cnorm
+        pres_b = rp_max / bnorm
+        pres_h = rg_max / hnorm
+        dres = rd_max / cnorm
         gap = comp / (1.0 + abs(pobj))
         merit = max(pres_b, pres_h, dres, gap)
         if _DEBUG:
@@ -962,16 +1048,8 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0, stop: 
             dx, dlam, ds, dy, dzl, dzu = cand
             ap, ad = cp, cd
         ap, ad = min(1.0, eta * ap), min(1.0, eta * ad)
-        x = x + ap * dx
-        s = s + ap * ds
+        x, s, y, zl, zu = _ipm_step(x, s, y, zl, zu, dx, ds, dy, dzl, dzu, ap, ad, hasl, hasu)
         lam = lam + ad * dlam
-        y = y + ad * dy
-        zl = zl + ad * dzl
-        zu = zu + ad * dzu
-        s = np.maximum(s, 1e-300)
-        y = np.maximum(y, 1e-300)
-        zl = np.where(hasl, np.maximum(zl, 1e-300), 0.0)
-        zu = np.where(hasu, np.maximum(zu, 1e-300), 0.0)
     x, lam, s, y, zl, zu = best
     return _Solution(
         x=x, lam=lam, iterations=it, merit=best_merit, s=s, y=y,
