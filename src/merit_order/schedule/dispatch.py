@@ -246,7 +246,7 @@ def _unit_bounds(problem: Problem, fleet: _Fleet, on: np.ndarray) -> _Units:
         )
     lo = np.where(on, lo, 0.0)
     hi = np.where(on, hi, 0.0)
-    raw_lo, raw_hi = lo.copy(), hi.copy()
+    raw_hi = hi.copy()
     both = on[:, 1:] & on[:, :-1]
     for t in range(1, T):
         b = both[:, t - 1]
@@ -630,7 +630,7 @@ class _LP:
 def _build_lp(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp: float, sc: float,
               penalty: float) -> tuple[_LP, np.ndarray, np.ndarray]:
     """The scaled LP of the free part; returns it with the cells' (g, t) and the fixed-run output."""
-    G, T = on.shape
+    T = on.shape[1]
     gg, tt = np.nonzero(on)  # row-major: each unit's on periods in time order
     lo_all = units.lo[gg, tt]
     hi_all = units.hi[gg, tt]
