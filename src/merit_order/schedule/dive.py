@@ -55,6 +55,7 @@ def dive(
     steps_per_round: int = 25,
     min_steps: int = 12,
     threshold: float = 0.5,
+    rng: np.random.Generator | None = None,
 ) -> None:
     """Run one dive from the multipliers `start` (and the fractional commitment `guide0` and
     proximal parameter `t0` of the bundle that found them); report every schedule it repairs."""
@@ -102,8 +103,13 @@ def dive(
         if split:
             size = np.array([problem.thermal[g].pmax for g in split])
             mass = np.array([np.minimum(guide[g], 1.0 - guide[g]).sum() for g in split]) * size
-            g = split[int(np.argmax(mass))]
-            fixed[g] = _round_row(problem, g, guide[g], point, threshold).astype(np.int8)
+            if rng is None:  # the unit the relaxation is most undecided about, by MW
+                g = split[int(np.argmax(mass))]
+                cut = threshold
+            else:  # a randomised dive: another undecided unit, another rounding
+                g = split[int(rng.choice(len(split), p=mass / mass.sum()))]
+                cut = float(rng.uniform(0.2, 0.8))
+            fixed[g] = _round_row(problem, g, guide[g], point, cut).astype(np.int8)
         if not (fixed < 0).any():
             on_schedule(repairer.repair(fixed.astype(bool), point.price, point.reserve_price, None, fixed))
             return

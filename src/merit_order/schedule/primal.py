@@ -316,6 +316,60 @@ def reprice(
     return best
 
 
+def shift_blocks(
+    problem: Problem,
+    schedule: Schedule,
+    repairer: Repairer,
+    deadline: float,
+    on_better: Callable[[Schedule], None] | None = None,
+) -> Schedule:
+    """Move the ends of on-blocks by one period (start earlier or later, stop earlier or
+    later), each move judged by the exact dispatch; first improvement wins, until none.
+
+    The dual decides which units run; where a block starts and stops is where the
+    relaxation's price signals are weakest (ramps, reserve at the edges), and a one-period
+    shift is the smallest change the unit's own rules may still allow.
+    """
+    best = schedule
+    periods = problem.periods
+    improved = True
+    while improved and time.monotonic() < deadline:
+        improved = False
+        for g, unit in enumerate(problem.thermal):
+            for start, end in on_blocks(best.on[g]):
+                for t, state in ((start - 1, 1), (start, 0), (end, 1), (end - 1, 0)):
+                    if time.monotonic() > deadline:
+                        return best
+                    if not 0 <= t < periods or (state == 0 and unit.must_run):
+                        continue
+                    row = best.on[g].copy()
+                    row[t] = bool(state)
+                    if plan_unit(unit, best.dispatch.marginal_price, np.zeros(periods), row.astype(np.int8)) is None:
+                        continue  # the unit's own rules forbid it
+                    trial = best.on.copy()
+                    trial[g] = row
+                    if repairer.capacity_shortfall(trial).max() > 1e-9 or repairer.minimum_excess(trial).max() > 1e-9:
+                        continue
+                    try:
+                        result = dispatch(problem, trial)
+                    except ScheduleInfeasible:
+                        continue
+                    costs = best.startup_cost.copy()
+                    costs[g] = unit_startup_costs(unit, row)
+                    candidate = Schedule(on=trial, dispatch=result, startup_cost=costs)
+                    if candidate.total < best.total - 1e-9 * abs(best.total):
+                        best = candidate
+                        improved = True
+                        if on_better is not None:
+                            on_better(best)
+                        break
+                if improved:
+                    break
+            if improved:
+                break
+    return best
+
+
 def _block_margin(
     unit: ThermalUnit, g: int, schedule: Schedule, start: int, end: int, price: np.ndarray, reserve_price: np.ndarray
 ) -> float:

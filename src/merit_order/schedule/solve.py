@@ -40,7 +40,7 @@ from .lagrangian import (
     renewable_limits,
 )
 from .model import Problem
-from .primal import Repairer, Schedule, improve, reprice
+from .primal import Repairer, Schedule, improve, reprice, shift_blocks
 
 #: Share of the time limit the search may use; the rest covers the step in progress.
 SEARCH_SHARE = 0.97
@@ -218,6 +218,14 @@ def solve_schedule(
                 break
             dive(problem, start, search.repairer, search.deadline, search.offer_schedule, guide0=guide,
                  t0=method.state.t, threshold=threshold)
+        # Randomised dives while they keep paying, up to half the time left.
+        rng = np.random.default_rng(1)
+        until = time.monotonic() + 0.5 * max(search.time_left(), 0.0)
+        stale = 0
+        while time.monotonic() < until and search.gap > gap and stale < 6:
+            before = search.best.total if search.best is not None else math.inf
+            dive(problem, start, search.repairer, until, search.offer_schedule, guide0=guide, t0=method.state.t, rng=rng)
+            stale = 0 if search.best is not None and search.best.total < before else stale + 1
     # Local search on the best schedule: units re-planning at its marginal prices, and
     # dropping on-blocks, in turn until neither finds anything.
     while search.best is not None and search.gap > gap and search.time_left() > 0 and search.best_dual is not None:
@@ -227,6 +235,7 @@ def solve_schedule(
         search.offer_schedule(
             improve(problem, search.best, search.repairer, dual.price, dual.reserve_price, search.deadline, search.offer_schedule)
         )
+        search.offer_schedule(shift_blocks(problem, search.best, search.repairer, search.deadline, search.offer_schedule))
         if search.best.total >= before - 1e-9 * abs(before):
             break
     # Small fleets without binding ramps: exact neighbourhoods until 60 % of the time is gone.
