@@ -518,6 +518,42 @@ def _floor(v: float) -> float:
     return 1e-300 if v < 1e-300 else v
 
 
+@nb.njit(cache=True, error_model="numpy")
+def _affine_complementarity(y: np.ndarray, s: np.ndarray, zl: np.ndarray, xl: np.ndarray, zu: np.ndarray,
+                            xu: np.ndarray, hasl: np.ndarray, hasu: np.ndarray, dy: np.ndarray, ds: np.ndarray,
+                            dzl: np.ndarray, dzu: np.ndarray, dx: np.ndarray, ap: float, ad: float) -> float:
+    """Total complementarity after the affine (predictor) step (Mehrotra's sigma)."""
+    total = 0.0
+    for i in range(s.shape[0]):
+        total += (y[i] + ad * dy[i]) * (s[i] + ap * ds[i])
+    for j in range(dx.shape[0]):
+        if hasl[j]:
+            total += (zl[j] + ad * dzl[j]) * (xl[j] + ap * dx[j])
+        if hasu[j]:
+            total += (zu[j] + ad * dzu[j]) * (xu[j] - ap * dx[j])
+    return total
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _corrector_rhs(y: np.ndarray, s: np.ndarray, zl: np.ndarray, xl: np.ndarray, zu: np.ndarray, xu: np.ndarray,
+                   hasl: np.ndarray, hasu: np.ndarray, dy: np.ndarray, ds: np.ndarray, dzl: np.ndarray,
+                   dzu: np.ndarray, dx: np.ndarray, target: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Complementarity right-hand sides of the corrector: target - product - affine second order."""
+    m = s.shape[0]
+    n = dx.shape[0]
+    rcs = np.empty(m)
+    for i in range(m):
+        rcs[i] = target - y[i] * s[i] - ds[i] * dy[i]
+    rcl = np.zeros(n)
+    rcu = np.zeros(n)
+    for j in range(n):
+        if hasl[j]:
+            rcl[j] = target - zl[j] * xl[j] - dx[j] * dzl[j]
+        if hasu[j]:
+            rcu[j] = target - zu[j] * xu[j] + dx[j] * dzu[j]
+    return rcs, rcl, rcu
+
+
 @nb.njit(cache=True, error_model="numpy")  # x/0 gives inf/nan, caught as a breakdown
 def _newton_rhs(rd: np.ndarray, rv: np.ndarray, rc: np.ndarray, rcs: np.ndarray, y: np.ndarray, rg: np.ndarray,
                 s: np.ndarray, rcl: np.ndarray, xl: np.ndarray, hasl: np.ndarray, rcu: np.ndarray, xu: np.ndarray,
@@ -1014,17 +1050,11 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0, stop: 
         # Predictor (affine scaling).
         dx, dlam, ds, dy, dzl, dzu = direction(-y * s, -zl * xl * hasl, -zu * xu * hasu)
         ap, ad = steps(dx, ds, dy, dzl, dzu)
-        comp_aff = float(
-            ((y + ad * dy) * (s + ap * ds)).sum()
-            + ((zl + ad * dzl) * (xl + ap * dx) * hasl).sum()
-            + ((zu + ad * dzu) * (xu - ap * dx) * hasu).sum()
-        )
+        comp_aff = _affine_complementarity(y, s, zl, xl, zu, xu, hasl, hasu, dy, ds, dzl, dzu, dx, ap, ad)
         sigma = min(1.0, (comp_aff / comp) ** 3) if comp > 0 else 0.0
         target = sigma * mu
         # Corrector.
-        rcs = target - y * s - ds * dy
-        rcl = (target - zl * xl - dx * dzl) * hasl
-        rcu = (target - zu * xu + dx * dzu) * hasu
+        rcs, rcl, rcu = _corrector_rhs(y, s, zl, xl, zu, xu, hasl, hasu, dy, ds, dzl, dzu, dx, target)
         dx, dlam, ds, dy, dzl, dzu = direction(rcs, rcl, rcu)
         ap, ad = steps(dx, ds, dy, dzl, dzu)
         # Gondzio's centrality correctors: push the products that the step would leave far
