@@ -799,6 +799,100 @@ class _Breakdown(ArithmeticError):
     """The Newton system went numerically wrong (not finite): the interior point stops."""
 
 
+def _newton_static(lp: _LP) -> tuple[np.ndarray, np.ndarray]:
+    """Coupling row and coefficient of each position of the interleaved (p, r) vector (cached)."""
+    cached = getattr(lp, "_static", None)
+    if cached is None:
+        N, T = lp.N, lp.T
+        row_of = np.empty(2 * N, dtype=np.int64)
+        row_of[0::2] = lp.cell_t
+        row_of[1::2] = T + lp.cell_t
+        coef = np.empty(2 * N)
+        coef[0::2] = lp.free[:N] * lp.acoef[:N]
+        coef[1::2] = lp.free[N:2 * N] * lp.acoef[N:2 * N]
+        cached = (row_of, coef)
+        lp._static = cached  # type: ignore[attr-defined]
+    return cached
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _assemble_band(sig_x: np.ndarray, sig_row: np.ndarray, N: int, cap_cell: np.ndarray, ru_cell: np.ndarray,
+                   rd_cell: np.ndarray, epi_cell: np.ndarray, epi_m: np.ndarray, free: np.ndarray,
+                   reg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """K = Sigma_x + G^T Sigma_s G per cell, c eliminated, as the lower band of (p, r) interleaved.
+
+    band[i, d] = K[i, i-d]; positions 2k (p_k) and 2k+1 (r_k). Eliminating c from its cost
+    lines leaves sum_j s_j (m_j - mbar)^2 on p (mbar the s-weighted mean slope), computed in
+    that form, not as a difference of huge terms. A fixed variable gets a unit diagonal and
+    no coupling; `reg` is a small primal regularization (degenerate faces leave K nearly
+    singular near the optimum). Returns band, kcc (c's pivot) and mbar.
+    """
+    P, R, C = 0, N, 2 * N
+    dpp = sig_x[P:R].copy()
+    drr = sig_x[R:C].copy()
+    opr = np.zeros(N)
+    opp = np.zeros(N)
+    orp = np.zeros(N)
+    nc = cap_cell.shape[0]
+    nu = ru_cell.shape[0]
+    nd = rd_cell.shape[0]
+    for i in range(nc):
+        k = cap_cell[i]
+        v = sig_row[i]
+        dpp[k] += v
+        drr[k] += v
+        opr[k] += v
+    for i in range(nu):
+        k = ru_cell[i]
+        v = sig_row[nc + i]
+        dpp[k] += v
+        drr[k] += v
+        opr[k] += v
+        dpp[k - 1] += v
+        opp[k] -= v
+        orp[k] -= v
+    for i in range(nd):
+        k = rd_cell[i]
+        v = sig_row[nc + nu + i]
+        dpp[k - 1] += v
+        dpp[k] += v
+        opp[k] -= v
+    base = nc + nu + nd
+    kcc = np.zeros(N)
+    msum = np.zeros(N)
+    for i in range(epi_cell.shape[0]):
+        k = epi_cell[i]
+        kcc[k] += sig_row[base + i]
+        msum[k] += sig_row[base + i] * epi_m[i]
+    mbar = np.zeros(N)
+    for k in range(N):
+        if free[C + k]:
+            kcc[k] += sig_x[C + k]
+            if free[P + k]:
+                mbar[k] = msum[k] / kcc[k]
+        else:
+            kcc[k] = 1.0
+    for i in range(epi_cell.shape[0]):
+        k = epi_cell[i]
+        if free[P + k]:
+            d = epi_m[i] - mbar[k]
+            dpp[k] += sig_row[base + i] * d * d
+    band = np.zeros((2 * N, 4))
+    for k in range(N):
+        fp = free[P + k]
+        fr = free[R + k]
+        band[2 * k, 0] = dpp[k] + reg if fp else 1.0
+        band[2 * k + 1, 0] = drr[k] + reg if fr else 1.0
+        if fp and fr:
+            band[2 * k + 1, 1] = opr[k]
+        if k > 0 and free[P + k - 1]:
+            if fp:
+                band[2 * k, 2] = opp[k]
+            if fr:
+                band[2 * k + 1, 3] = orp[k]
+    return band, kcc, mbar
+
+
 class _Newton:
     """The factored Newton system of one interior-point iteration (K block-banded, S dense)."""
 
@@ -806,62 +900,12 @@ class _Newton:
         N, T = lp.N, lp.T
         P, R, C, W = 0, N, 2 * N, 3 * N
         self.lp = lp
-        fp = lp.free[P:R].astype(float)
-        fr = lp.free[R:C].astype(float)
-        nc = lp.cap_cell.shape[0]
-        nu = lp.ru_cell.shape[0]
-        nd = lp.rd_cell.shape[0]
-        s_cap = sig_row[:nc]
-        s_ru = sig_row[nc:nc + nu]
-        s_rd = sig_row[nc + nu:nc + nu + nd]
-        s_epi = sig_row[nc + nu + nd:]
-        dpp = sig_x[P:R].copy()
-        drr = sig_x[R:C].copy()
-        opr = np.zeros(N)
-        opp = np.zeros(N)
-        orp = np.zeros(N)
-        k = lp.cap_cell
-        dpp[k] += s_cap
-        drr[k] += s_cap
-        opr[k] += s_cap
-        k = lp.ru_cell
-        dpp[k] += s_ru
-        drr[k] += s_ru
-        opr[k] += s_ru
-        dpp[k - 1] += s_ru
-        opp[k] -= s_ru
-        orp[k] -= s_ru
-        k = lp.rd_cell
-        dpp[k - 1] += s_rd
-        dpp[k] += s_rd
-        opp[k] -= s_rd
-        # Eliminating c from its cost lines leaves sum_j s_j (m_j - mbar)^2 on p, mbar the
-        # s-weighted mean slope: computed in that form, not as a difference of huge terms.
-        e = lp.epi_cell
-        fc = lp.free[C:W]
-        kcc = np.where(fc, np.bincount(e, s_epi, N) + sig_x[C:W], 1.0)
-        mbar = np.where(fc, np.bincount(e, s_epi * lp.epi_m, N) / kcc, 0.0) * fp
-        dpp += np.bincount(e, s_epi * (lp.epi_m - mbar[e]) ** 2, N) * fp
-        # Primal regularization: degenerate faces (reserve that can move between units, a
-        # ramp row between two interior outputs) leave K nearly singular near the optimum.
-        dpp = np.where(fp > 0, dpp + _REG, 1.0)
-        drr = np.where(fr > 0, drr + _REG, 1.0)
-        prev = np.zeros(N)
-        prev[1:] = fp[:-1]
-        band = np.zeros((2 * N, 4))
-        band[0::2, 0] = dpp
-        band[1::2, 0] = drr
-        band[1::2, 1] = opr * fp * fr
-        band[0::2, 2] = opp * fp * prev
-        band[1::2, 3] = orp * fr * prev
-        row_of = np.empty(2 * N, dtype=np.int64)
-        row_of[0::2] = lp.cell_t
-        row_of[1::2] = T + lp.cell_t
-        coef = np.empty(2 * N)
-        coef[0::2] = fp * lp.acoef[P:R]
-        coef[1::2] = fr * lp.acoef[R:C]
+        static = _newton_static(lp)
+        band, kcc, mbar = _assemble_band(
+            sig_x, sig_row, N, lp.cap_cell, lp.ru_cell, lp.rd_cell, lp.epi_cell, lp.epi_m, lp.free, _REG
+        )
+        row_of, coef = static
         S = np.zeros((2 * T, 2 * T))
-        self.band0 = band.copy()
         _factor_and_schur(band, lp.run_ptr, row_of, coef, S)
         ksys = np.where(lp.free[W:], sig_x[W:], 1.0)
         fsys = lp.free[W:].astype(float)
@@ -998,7 +1042,8 @@ def _ipm(lp: _LP, eta: float = 0.99, refine: int = 1, s_rel: float = 0.0, stop: 
     best_merit = math.inf
     best = (x, lam, s, y, zl, zu)
     since_best = 0
-    cnorm = 1.0 + float(np.max(np.abs(lp.cost), initial=0.0))
+    # The elastic price is left out: it would hide dual residuals the size of a real cost.
+    cnorm = 1.0 + float(np.max(np.abs(lp.cost[:3 * lp.N]), initial=0.0))
     it = 0
     for it in range(1, _MAX_ITER + 1):
         xl, xu, rp, rg, rd, comp, pobj, rp_max, rg_max, rd_max = _ipm_state(
