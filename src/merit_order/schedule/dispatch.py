@@ -120,6 +120,7 @@ class _Fleet:
     p0_above: np.ndarray  # P0 - Pmin
     p0: np.ndarray
     no_load: np.ndarray
+    scale: np.ndarray  # (G, T) each period's multiplier of the unit's curve (ThermalUnit.cost_scale)
     seg_ptr: np.ndarray  # (G+1,) each unit's lines in seg_m / seg_h
     seg_m: np.ndarray  # slope of each line (cost per MW)
     seg_h: np.ndarray  # line j: c >= m_j p - seg_h_j  (p above Pmin, c cost above no-load)
@@ -165,6 +166,8 @@ def _fleet(problem: Problem) -> _Fleet:
         w_lo += np.asarray(w.pmin, dtype=float)[:T]
         w_hi += np.asarray(w.pmax, dtype=float)[:T]
     seg_m = np.array(ms, dtype=float)
+    scale = np.array([u.scale(T) for u in units], dtype=float).reshape(len(units), T)
+    mean_scale = float(scale.mean()) if scale.size and scale.mean() > 0 else 1.0
     fleet = _Fleet(
         pmin=pmin,
         pmax=pmax,
@@ -177,11 +180,14 @@ def _fleet(problem: Problem) -> _Fleet:
         p0_above=np.array([u.p_t0 - u.pmin for u in units], dtype=float),
         p0=np.array([u.p_t0 for u in units], dtype=float),
         no_load=np.array([u.curve_cost[0] for u in units], dtype=float),
+        scale=scale,
         seg_ptr=np.array(ptr, dtype=np.int64),
         seg_m=seg_m,
         seg_h=np.array(hs, dtype=float),
-        max_slope=float(np.max(np.abs(seg_m))) if seg_m.size else 0.0,
-        typical_slope=float(np.average(np.abs(seg_m), weights=np.array(widths))) if seg_m.size and sum(widths) > 0 else 0.0,
+        max_slope=float(np.max(np.abs(seg_m)) * scale.max(initial=1.0)) if seg_m.size else 0.0,
+        typical_slope=float(np.average(np.abs(seg_m), weights=np.array(widths)) * mean_scale)
+        if seg_m.size and sum(widths) > 0
+        else 0.0,
         w_lo=w_lo,
         w_hi=w_hi,
         names=tuple(u.name for u in units),
@@ -720,8 +726,10 @@ def _build_lp(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp
     first = np.repeat(fleet.seg_ptr[gk], nseg)
     within = np.arange(epi_cell_all.shape[0]) - np.repeat(np.cumsum(nseg) - nseg, nseg)
     seg = first + within
-    epi_m_all = fleet.seg_m[seg] * us[epi_cell_all] / sc
-    epi_h_all = fleet.seg_h[seg] / sc
+    # A unit's curve in period t is its lines times cost_scale[t] (a desk's fuel price).
+    cell_scale = fleet.scale[gk, tk][epi_cell_all]
+    epi_m_all = fleet.seg_m[seg] * cell_scale * us[epi_cell_all] / sc
+    epi_h_all = fleet.seg_h[seg] * cell_scale / sc
     # c of a fixed-p cell (or a unit without segments) is fixed at its curve value.
     pvals = x0[P:R]
     line_val = epi_m_all * pvals[epi_cell_all] - epi_h_all
@@ -1345,7 +1353,7 @@ def dispatch(problem: Problem, on: np.ndarray) -> Dispatch:
     cost = 0.0
     for g, u in enumerate(problem.thermal):
         if on[g].any():
-            cost += float(np.interp(total[g, on[g]], u.curve_mw, u.curve_cost).sum())
+            cost += float((np.interp(total[g, on[g]], u.curve_mw, u.curve_cost) * fleet.scale[g, on[g]]).sum())
     renewable = np.zeros((len(problem.renewable), T))
     if problem.renewable:
         spread = fleet.w_hi - fleet.w_lo

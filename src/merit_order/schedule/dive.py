@@ -56,12 +56,14 @@ def dive(
     min_steps: int = 12,
     threshold: float = 0.5,
     rng: np.random.Generator | None = None,
+    fixed0: np.ndarray | None = None,
 ) -> None:
     """Run one dive from the multipliers `start` (and the fractional commitment `guide0` and
     proximal parameter `t0` of the bundle that found them); report every schedule it repairs."""
     periods = problem.periods
     count = len(problem.thermal)
-    fixed = np.full((count, periods), -1, dtype=np.int8)
+    # `fixed0`: rows already decided (a neighbourhood dive: every unit but a few keeps its day)
+    fixed = np.full((count, periods), -1, dtype=np.int8) if fixed0 is None else fixed0.astype(np.int8).copy()
     nonnegative = np.r_[np.zeros(periods, dtype=bool), np.ones(periods, dtype=bool)]
     x = start.copy()
     while time.monotonic() < deadline:

@@ -218,24 +218,30 @@ def solve_schedule(
                 break
             dive(problem, start, search.repairer, search.deadline, search.offer_schedule, guide0=guide,
                  t0=method.state.t, threshold=threshold)
-        # Randomised dives while they keep paying, up to half the time left.
+        # Randomised dives while they keep paying, up to a sixth of the time left.
         rng = np.random.default_rng(1)
-        until = time.monotonic() + 0.5 * max(search.time_left(), 0.0)
+        until = time.monotonic() + max(search.time_left(), 0.0) / 6
         stale = 0
         while time.monotonic() < until and search.gap > gap and stale < 6:
             before = search.best.total if search.best is not None else math.inf
             dive(problem, start, search.repairer, until, search.offer_schedule, guide0=guide, t0=method.state.t, rng=rng)
             stale = 0 if search.best is not None and search.best.total < before else stale + 1
+    # Neighbourhood dives: every unit but a few keeps the best schedule's day; a dive re-decides
+    # those few with the dual re-solved around them (any fleet: ramps are in the dual).
+    if search.best is not None and search.best_dual is not None and search.gap > gap and not joint_dp.exact_for(problem):
+        _neighbourhood_dives(problem, search, gap, method, time.monotonic() + 0.6 * max(search.time_left(), 0.0))
     # Local search on the best schedule: units re-planning at its marginal prices, and
     # dropping on-blocks, in turn until neither finds anything.
-    while search.best is not None and search.gap > gap and search.time_left() > 0 and search.best_dual is not None:
+    # At most half the time left: what follows (neighbourhoods, branching) needs some too.
+    local_until = time.monotonic() + 0.5 * max(search.time_left(), 0.0)
+    while search.best is not None and search.gap > gap and time.monotonic() < local_until and search.best_dual is not None:
         before = search.best.total
         dual = search.best_dual
-        search.offer_schedule(reprice(problem, search.best, search.repairer, search.deadline, search.offer_schedule))
+        search.offer_schedule(reprice(problem, search.best, search.repairer, local_until, search.offer_schedule))
         search.offer_schedule(
-            improve(problem, search.best, search.repairer, dual.price, dual.reserve_price, search.deadline, search.offer_schedule)
+            improve(problem, search.best, search.repairer, dual.price, dual.reserve_price, local_until, search.offer_schedule)
         )
-        search.offer_schedule(shift_blocks(problem, search.best, search.repairer, search.deadline, search.offer_schedule))
+        search.offer_schedule(shift_blocks(problem, search.best, search.repairer, local_until, search.offer_schedule))
         if search.best.total >= before - 1e-9 * abs(before):
             break
     # Small fleets without binding ramps: exact neighbourhoods until 60 % of the time is gone.
@@ -304,6 +310,33 @@ def _neighbourhoods(problem: Problem, search: _Search, gap: float, until: float)
             stale = 0
         else:
             stale += 1
+
+
+#: Units re-decided together by one neighbourhood dive.
+DIVE_NEIGHBOURHOOD_UNITS = 6
+
+
+def _neighbourhood_dives(problem: Problem, search: _Search, gap: float, method: BundleMaximiser[DualPoint], until: float) -> None:
+    """Dives restricted to a few units, the rest fixed to the best schedule: units the
+    relaxation disagrees with the schedule about are picked first, then at random."""
+    count = len(problem.thermal)
+    if count <= DIVE_NEIGHBOURHOOD_UNITS:
+        return
+    rng = np.random.default_rng(2)
+    centre = method.state.centre_answer.payload
+    start = np.concatenate([centre.price, centre.reserve_price])
+    stale = 0
+    while time.monotonic() < until and search.gap > gap and stale < 3 * count // DIVE_NEIGHBOURHOOD_UNITS + 3:
+        assert search.best is not None
+        best_on = search.best.on
+        differs = (centre.on != best_on).any(axis=1).astype(float)
+        weights = 1.0 + 4.0 * differs
+        chosen = rng.choice(count, DIVE_NEIGHBOURHOOD_UNITS, replace=False, p=weights / weights.sum())
+        fixed = best_on.astype(np.int8).copy()
+        fixed[chosen] = -1
+        before = search.best.total
+        dive(problem, start, search.repairer, until, search.offer_schedule, t0=method.state.t, fixed0=fixed, steps_per_round=15)
+        stale = 0 if search.best.total < before else stale + 1
 
 
 def guided_commitment(problem: Problem, guide: np.ndarray, point: DualPoint) -> np.ndarray:
