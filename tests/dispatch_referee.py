@@ -58,6 +58,9 @@ def highs_dispatch(problem: Problem, on: np.ndarray, prices: tuple[np.ndarray, n
         return RefereeAnswer(feasible=False)
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
+    # One thread, as every HiGHS referee here: HiGHS's thread pool is process-wide and
+    # refuses to run once another instance has started it with a different count.
+    h.setOptionValue("threads", 1)
     h.setOptionValue("primal_feasibility_tolerance", 1e-9)
     h.setOptionValue("dual_feasibility_tolerance", 1e-9)
     h.setOptionValue("presolve", "off")

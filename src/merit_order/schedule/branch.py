@@ -29,7 +29,7 @@ import numpy as np
 from .bundle import BundleMaximiser, OracleAnswer
 from .dispatch import dispatch
 from .errors import ScheduleInfeasible
-from .lagrangian import DualPoint, evaluate
+from .lagrangian import DualPoint, evaluate, plan_unit
 from .model import Problem
 from .primal import Repairer, Schedule, unit_startup_costs
 
@@ -97,7 +97,12 @@ def solve_node(
 
 
 def exact_value(problem: Problem, on: np.ndarray) -> Schedule | None:
-    """The schedule of a fully fixed commitment (None if it admits no dispatch)."""
+    """The schedule of a fully fixed commitment (None if a unit's own rules forbid its row,
+    or if it admits no dispatch)."""
+    zero = np.zeros(problem.periods)
+    for g, unit in enumerate(problem.thermal):
+        if plan_unit(unit, zero, zero, on[g].astype(np.int8)) is None:
+            return None  # a leaf of the branching can fix a day no unit may follow
     try:
         result = dispatch(problem, on)
     except ScheduleInfeasible:

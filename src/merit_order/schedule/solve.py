@@ -44,6 +44,11 @@ from .primal import Repairer, Schedule, improve, reprice, shift_blocks
 
 #: Share of the time limit the search may use; the rest covers the step in progress.
 SEARCH_SHARE = 0.97
+#: The dual phase stops at this share of the time limit even if not converged.
+DUAL_SHARE = 0.5
+#: Repairs during the dual phase may take at most this share of its time (they are the
+#: expensive part on large fleets, and the dives after convergence find better schedules).
+PRIMAL_SHARE = 0.25
 
 # A gap at or below this is reported as "optimal": proven to a relative 1e-6.
 OPTIMAL_GAP = 1e-6
@@ -197,14 +202,23 @@ def solve_schedule(
             search.offer_schedule(search.repairer.repair(on, centre.price, centre.reserve_price, None))
 
     steps = 0
+    primal_seconds = 0.0
+    # The dual phase ends at convergence or when this share of the time is gone: the dives
+    # that follow need a converged-enough dual, and time.
+    dual_until = search.started + DUAL_SHARE * (search.deadline - search.started)
     while search.time_left() > 0 and search.gap > gap:
         answer = method.step()
         steps += 1
         centre_value = method.state.centre_value
         converged = 0 <= method.state.predicted <= 1e-7 * max(1.0, abs(centre_value))
-        if steps % primal_every == 0 or converged or (search.best is None and steps % 3 == 0):
+        out_of_time = time.monotonic() > dual_until
+        elapsed = time.monotonic() - search.started
+        due = steps % primal_every == 0 and primal_seconds <= PRIMAL_SHARE * elapsed
+        if due or converged or out_of_time or (search.best is None and steps % 3 == 0):
+            began = time.monotonic()
             primal_round(answer.payload)
-        if converged:
+            primal_seconds += time.monotonic() - began
+        if converged or (out_of_time and search.best is not None):
             break
     # Dives from the converged dual: fix what the relaxation decided, round what it splits,
     # re-solve, repeat (dive.py). Rounding split units at 0.5 first, then more eagerly on.
