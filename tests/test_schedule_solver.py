@@ -72,21 +72,21 @@ def test_generated_fleets_get_a_checked_schedule_or_an_honest_refusal(case: Any)
 
 
 def test_generated_feasible_fleets_are_nearly_all_solved() -> None:
-    """How often the heuristics find a schedule at all: 30 seeded feasible instances, 5 s each
+    """How often the heuristics find a schedule at all: 20 seeded feasible instances, 3 s each
     (each schedule found is also checked)."""
     found = 0
     optimal = 0
-    for seed in range(100, 130):
+    for seed in range(100, 120):
         case = random_case(seed, units=(2, 6), periods=(6, 16), infeasible_percent=0)
         try:
-            answer = solve_document(case.instance, gap=0.0, time_limit=5.0)
+            answer = solve_document(case.instance, gap=0.0, time_limit=3.0)
         except ScheduleError:
             continue
         assert check_schedule(case.instance, answer) == []
         found += 1
         optimal += answer["status"] == "optimal"
-    assert found >= 28
-    assert optimal >= 15
+    assert found >= 18
+    assert optimal >= 10
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -123,7 +123,7 @@ def test_five_unit_fleet_equals_the_milp_optimum(periods: int) -> None:
 def test_rts_gmlc_day_has_a_valid_certificate_within_one_percent() -> None:
     """73 thermal + 81 renewable units, ramps binding: feasible, bound below HiGHS's incumbent."""
     instance = load_instance("pglib-uc/rts_gmlc/2020-01-27.json", 24)
-    answer = solve_document(instance, gap=0.01, time_limit=40.0)
+    answer = solve_document(instance, gap=0.01, time_limit=30.0)
     milp = solve_milp(instance, time_limit=15.0)
     assert_certified(instance, answer, milp)
     assert answer["gap"] <= 0.011  # the floor is 1 %; a slower CI machine gets 0.1 % slack
