@@ -45,10 +45,10 @@ from .primal import Repairer, Schedule, improve, reprice, shift_blocks
 #: Share of the time limit the search may use; the rest covers the step in progress.
 SEARCH_SHARE = 0.97
 #: The dual phase stops at this share of the time limit even if not converged.
-DUAL_SHARE = 0.5
+DUAL_SHARE = 0.75
 #: Repairs during the dual phase may take at most this share of its time (they are the
 #: expensive part on large fleets, and the dives after convergence find better schedules).
-PRIMAL_SHARE = 0.25
+PRIMAL_SHARE = 0.4
 
 # A gap at or below this is reported as "optimal": proven to a relative 1e-6.
 OPTIMAL_GAP = 1e-6
@@ -260,6 +260,15 @@ def solve_schedule(
             break
     # Small fleets without binding ramps: exact neighbourhoods until 60 % of the time is gone.
     _neighbourhoods(problem, search, gap, search.started + 0.6 * (search.deadline - search.started))
+    # Large fleets: what time is left goes back to the dual (its phase may have been cut
+    # short), with a repair now and then.
+    while len(problem.thermal) > BRANCH_MAX_UNITS and search.time_left() > 0 and search.gap > gap:
+        answer = method.step()
+        steps += 1
+        if 0 <= method.state.predicted <= 1e-9 * max(1.0, abs(method.state.centre_value)):
+            break
+        if steps % (4 * primal_every) == 0:
+            primal_round(answer.payload)
     method = "lagrangian"
     if search.gap > gap and search.time_left() > 0 and search.best_dual is not None and len(problem.thermal) <= BRANCH_MAX_UNITS:
         method = "branch-and-bound"
