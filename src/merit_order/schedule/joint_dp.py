@@ -25,6 +25,7 @@ from numba import njit
 
 from .lagrangian import renewable_limits
 from .model import Problem, ThermalUnit
+from .primal import unit_startup_costs
 
 #: Fleets up to this many thermal units are tried (the on-set table has 2**G columns).
 MAX_UNITS = 12
@@ -207,7 +208,7 @@ def solve_joint(
                 for t in range(periods):
                     if base[g, t]:
                         fixed_bits[t] |= 1 << g
-                fixed_cost += float(_startup_costs_of(unit, base[g]).sum())
+                fixed_cost += float(unit_startup_costs(unit, base[g]).sum())
         columns = np.zeros((periods, 1 << len(free)), dtype=np.int64)
         for m in range(1 << len(free)):
             bits = 0
@@ -251,20 +252,6 @@ def solve_joint(
     for i, g in enumerate(free):
         full[g] = on[i].astype(bool)
     return float(cost) + fixed_cost, full
-
-
-def _startup_costs_of(unit: ThermalUnit, row: np.ndarray) -> np.ndarray:
-    """(T,) start-up prices of one unit's commitment row (as `primal.unit_startup_costs`)."""
-    costs = np.zeros(row.shape[0])
-    was_on = unit.on_t0
-    off_since: int | None = None
-    for t, is_on in enumerate(row):
-        if is_on and not was_on:
-            costs[t] = unit.startup_cost(t + 1, None if off_since is None else t - off_since)
-        elif not is_on and was_on:
-            off_since = t
-        was_on = bool(is_on)
-    return costs
 
 
 @njit(cache=True)
