@@ -6,13 +6,13 @@ import asyncio
 import copy
 import json
 import time
-from pathlib import Path
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
+from conftest import load_example
 from referee_strategies import Case, cases
 
 from merit_order.api.app import create_app
@@ -21,16 +21,11 @@ from merit_order.calculator import CostModel, InfeasibleLoad, ProblemTooLarge, P
 from merit_order.planning import PlanAnswer, plan_document
 from merit_order.settings import Settings
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "merit_order" / "examples"
-SHARED_EXAMPLES = Path("/work/shared/examples")
 
 
 def _payload3() -> dict:
-    for folder in (EXAMPLES, SHARED_EXAMPLES):
-        path = folder / "payload3.json"
-        if path.exists():
-            return json.loads(path.read_text())
-    raise FileNotFoundError("payload3.json")
+    """The shipped example (conftest's loader): tests read nothing outside the repository."""
+    return load_example("payload3")
 
 
 def _key(payload: dict, *, cost_model: CostModel = CostModel(), wind_curtailment: bool = False) -> str:

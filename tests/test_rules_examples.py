@@ -259,7 +259,7 @@ def test_rule_checker_catches_each_kind_of_violation() -> None:
 
 
 def test_regression_nine_plants_small_wind_parks_cost_the_optimum() -> None:
-    """Found by the referee (saved in /work/brief/disagreements/): the calculator returned 19.75 EUR
+    """Found by the referee in an earlier session (its disagreement files were not kept): the calculator returned 19.75 EUR
     (one 0.2 MW wind park off, gas at 0.3 MW, turbojet at 2.0 MW); every wind park on with the
     turbojet at 2.1 MW costs 18.69 EUR (brute force and MILP agree)."""
     small = [wind(f"windturbine{i}", 1.0) for i in range(3)]

@@ -266,6 +266,23 @@ def on_blocks(row: np.ndarray) -> list[tuple[int, int]]:
     return blocks
 
 
+def _changed_unit(problem: Problem, best: Schedule, g: int, trial: np.ndarray) -> Schedule | None:
+    """`best` with unit g's row replaced by trial[g], dispatched exactly (None: no dispatch).
+    Only unit g's start-ups change, so only they are priced again."""
+    try:
+        result = dispatch(problem, trial)
+    except ScheduleInfeasible:
+        return None
+    costs = best.startup_cost.copy()
+    costs[g] = unit_startup_costs(problem.thermal[g], trial[g])
+    return Schedule(on=trial, dispatch=result, startup_cost=costs)
+
+
+def _cheaper(candidate: Schedule | None, best: Schedule) -> bool:
+    """Whether a local-search move pays (by more than rounding)."""
+    return candidate is not None and candidate.total < best.total - 1e-9 * abs(best.total)
+
+
 def reprice(
     problem: Problem,
     schedule: Schedule,
@@ -300,14 +317,9 @@ def reprice(
             trial[g] = row
             if repairer.capacity_shortfall(trial).max() > 1e-9 or repairer.minimum_excess(trial).max() > 1e-9:
                 continue
-            try:
-                result = dispatch(problem, trial)
-            except ScheduleInfeasible:
-                continue
-            costs = best.startup_cost.copy()
-            costs[g] = unit_startup_costs(problem.thermal[g], trial[g])
-            candidate = Schedule(on=trial, dispatch=result, startup_cost=costs)
-            if candidate.total < best.total - 1e-9 * abs(best.total):
+            candidate = _changed_unit(problem, best, g, trial)
+            if _cheaper(candidate, best):
+                assert candidate is not None
                 best = candidate
                 improved = True
                 if on_better is not None:
@@ -350,14 +362,9 @@ def shift_blocks(
                     trial[g] = row
                     if repairer.capacity_shortfall(trial).max() > 1e-9 or repairer.minimum_excess(trial).max() > 1e-9:
                         continue
-                    try:
-                        result = dispatch(problem, trial)
-                    except ScheduleInfeasible:
-                        continue
-                    costs = best.startup_cost.copy()
-                    costs[g] = unit_startup_costs(unit, row)
-                    candidate = Schedule(on=trial, dispatch=result, startup_cost=costs)
-                    if candidate.total < best.total - 1e-9 * abs(best.total):
+                    candidate = _changed_unit(problem, best, g, trial)
+                    if _cheaper(candidate, best):
+                        assert candidate is not None
                         best = candidate
                         improved = True
                         if on_better is not None:
@@ -428,21 +435,13 @@ def improve(
                 # unit's day can be worth less than three small ones').
                 keep = np.where(trial, 1, -1).astype(np.int8)
                 keep[g] = np.where(trial[g], 1, 0)  # the dropped unit stays as re-planned
-                swapped = repairer.repair(
+                candidate = repairer.repair(
                     trial, best.dispatch.marginal_price, np.maximum(best.dispatch.reserve_price, 0.0), None, keep
                 )
-                if swapped is None:
-                    continue
-                candidate = swapped
             else:
-                try:
-                    result = dispatch(problem, trial)
-                except ScheduleInfeasible:
-                    continue
-                costs = best.startup_cost.copy()
-                costs[g] = unit_startup_costs(unit, trial[g])
-                candidate = Schedule(on=trial, dispatch=result, startup_cost=costs)
-            if candidate.total < best.total - 1e-9 * abs(best.total):
+                candidate = _changed_unit(problem, best, g, trial)
+            if _cheaper(candidate, best):
+                assert candidate is not None
                 best = candidate
                 improved = True
                 if on_better is not None:
