@@ -1,17 +1,47 @@
-"""/docs and /openapi.json: the aliased request schema and the three examples are there."""
+"""/docs, /redoc and /openapi.json: pages served from the package, the aliased request schema
+and the three examples. (The pages rendered in a browser with no internet: test_docs_offline.py.)"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
 from conftest import load_example
 
 
-def test_docs_page_is_served(client: TestClient) -> None:
-    response = client.get("/docs")
-    assert response.status_code == 200
-    assert "swagger" in response.text.lower()
-    assert "/openapi.json" in response.text
+def test_docs_pages_load_their_assets_from_the_service_not_a_cdn(client: TestClient) -> None:
+    for page, assets in [
+        ("/docs", ["/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"]),
+        ("/redoc", ["/docs/assets/redoc.standalone.js"]),
+    ]:
+        response = client.get(page)
+        assert response.status_code == 200, page
+        assert "/openapi.json" in response.text
+        for asset in assets:
+            assert f'"{asset}"' in response.text, (page, asset)
+        assert "https://" not in response.text, f"{page} still names an outside address"
+    assert '"validatorUrl": null' in client.get("/docs").text  # no badge fetched from the online validator
+    for asset, kind in [
+        ("swagger-ui-bundle.js", "javascript"),
+        ("swagger-ui.css", "text/css"),
+        ("redoc.standalone.js", "javascript"),
+        ("favicon.png", "image/png"),
+    ]:
+        response = client.get(f"/docs/assets/{asset}")
+        assert response.status_code == 200, asset
+        assert kind in response.headers["content-type"], (asset, response.headers["content-type"])
+        assert len(response.content) > 1000, asset
+    assert client.get("/docs/assets/nothing-here.js").status_code == 404
+
+
+def test_docs_assets_need_no_key_when_the_docs_are_open(app_client: Callable[..., TestClient]) -> None:
+    open_docs = app_client(api_key="k" * 32, docs_require_key=False)
+    assert open_docs.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
+    assert open_docs.get("/redoc").status_code == 200
+    closed_docs = app_client(api_key="k" * 32, docs_require_key=True)
+    assert closed_docs.get("/docs/assets/swagger-ui-bundle.js").status_code == 401
+    assert closed_docs.get("/docs/assets/swagger-ui.css", headers={"X-API-Key": "k" * 32}).status_code == 200
 
 
 def test_openapi_has_the_request_schema_by_alias_and_the_examples(client: TestClient) -> None:

@@ -15,6 +15,7 @@ import structlog
 from fastapi import FastAPI
 
 from merit_order.api.direct import DirectRoute
+from merit_order.api.docs import install_docs
 from merit_order.api.errors import install_error_handlers
 from merit_order.api.middleware import RequestContextMiddleware
 from merit_order.api.openapi import install_openapi
@@ -59,6 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=package_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from api/docs.py: served from the package, no CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.limits = Limits.from_settings(settings)  # built once: the routes check every request against it
@@ -76,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     install_openapi(app, api_key_paths=open_paths(settings) if settings.api_key is not None else None)
+    install_docs(app)
 
     app.include_router(plan.router)  # /_healthcheck
     app.include_router(live.router)  # /ws and /monitor

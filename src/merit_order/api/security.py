@@ -29,6 +29,8 @@ from urllib.parse import parse_qsl
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from merit_order.api.docs import ASSET_PATHS as DOCS_ASSET_PATHS
+
 API_KEY_HEADER = b"x-api-key"
 API_KEY_QUERY = "api_key"
 ALWAYS_OPEN = frozenset({"/_healthcheck"})
@@ -110,8 +112,9 @@ MONITOR_PAGE_PATHS = frozenset(
 )
 
 
-#: The interactive documentation: the page, its OAuth2 redirect helper, and the schema it loads.
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+#: The interactive documentation: the pages, their assets (served from the package, see
+#: api/docs.py), the OAuth2 redirect helper, and the schema they load.
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}) | DOCS_ASSET_PATHS
 
 #: The OpenAPI security scheme of the key (declared when API_KEY is set; see api/openapi.py).
 SECURITY_SCHEME = {"APIKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
