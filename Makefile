@@ -1,11 +1,16 @@
 # merit-order: `make run` serves the API on :3000, `make test` runs the whole suite.
 # Both set up .venv on first use (plain python3 >= 3.11, nothing else to install by hand)
 # and re-install whenever pyproject.toml is newer than the last install (a stamp file).
+# `run` installs what serving needs (the package and its runtime dependencies) and nothing
+# more, so that a fresh clone answers quickly; `test` and `bench` add the test extras
+# (scipy, HiGHS, Playwright, schemathesis...). Each has its own stamp: `make test` after
+# `make run` installs the extras.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+RUN_STAMP  := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 PORT   ?= 3000
 
 .DEFAULT_GOAL := help
@@ -17,7 +22,8 @@ help:
 	@echo "make bench  - set up .venv if needed and print the solver benchmarks"
 	@echo "make clean  - remove .venv, caches and build output"
 
-$(STAMP): pyproject.toml
+# Creates .venv with $(PYTHON) unless it is there (a shell snippet shared by both stamps).
+define make_venv
 	@if [ ! -x $(BIN)/python ]; then \
 		echo "creating $(VENV) with $$($(PYTHON) --version 2>&1)"; \
 		$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -25,18 +31,27 @@ $(STAMP): pyproject.toml
 		$(PYTHON) -m venv $(VENV) \
 			|| { echo "error: '$(PYTHON) -m venv' failed (on Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }; \
 	fi
+endef
+
+$(RUN_STAMP): pyproject.toml
+	$(make_venv)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	@touch $(RUN_STAMP)
+
+$(TEST_STAMP): pyproject.toml
+	$(make_venv)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
-	@touch $(STAMP)
+	@touch $(RUN_STAMP) $(TEST_STAMP)
 
-venv: $(STAMP)
+venv: $(TEST_STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/merit-order serve --port $(PORT)
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/python -m pytest --cov=merit_order --cov-report=term-missing:skip-covered --cov-fail-under=90
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/run.py  # then every benchmarks/bench_*.py (HTTP throughput, scale-out)
 
 clean:
