@@ -11,7 +11,8 @@ must have exactly the keys of the real one, recursively, with values of the same
 infeasible load, a validation error) must be equal to the real ones, request ids aside.
 Request examples are the input of the response examples that follow them in the same file
 (`... with load=50` changes the load of that request first). The metrics table of
-docs/deployment.md must list every series `/metrics` exports, and only those.
+docs/deployment.md must list every series `/metrics` exports, and only those; the routes table
+of README.md every route the app serves, and only those.
 """
 
 from __future__ import annotations
@@ -353,3 +354,27 @@ def test_shape_comparison_catches_what_drifted() -> None:
     assert shape_problems({"nearest_loads": {"below": "16", "above": None}, "at": "x", "plan": [{"p": 2}]}, real)
     assert shape_problems({"nearest_loads": {"below": 3, "above": None}, "plan": [{"p": 2}]}, real)
     assert shape_problems({"nearest_loads": {"below": 3, "above": None}, "at": "x", "plan": []}, real)
+
+
+def normalise(path: str) -> str:
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
+def test_the_readme_routes_table_lists_every_route_and_only_real_ones() -> None:
+    from merit_order.metrics import flat_routes
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    table = text.split("## Routes", 1)[1].split("\n## ", 1)[0]
+    first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    documented = {normalise(path) for cell in first_cells for path in re.findall(r"`[A-Z]+ (/[^` ]*)`", cell)}
+    app = create_app(Settings(redis_url=None, log_format="console", log_level="WARNING"))
+    served = {
+        normalise(route.path)
+        for route in flat_routes(app.routes)
+        if getattr(route, "methods", None) or type(route).__name__.endswith("WebSocketRoute")
+    }
+    # The pages' own helpers (Swagger's OAuth2 redirect, the monitor's files) are part of the page they serve.
+    served = {path for path in served if not path.startswith(("/docs/", "/monitor/"))}
+    assert "/productionplan/jobs/{}" in served and "/ws" in served
+    assert sorted(served - documented) == [], "routes the README's table does not list"
+    assert sorted(documented - served) == [], "routes the README's table lists that the app does not serve"
