@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from merit_order.calculator import CostModel, InfeasibleLoad, ProductionPlanRequest, compute_plan
-from merit_order.planning import plan_document
+from merit_order.calculator.document import plan_document
 
 
 def fleet(n: int, seed: int = 7) -> list[dict[str, Any]]:

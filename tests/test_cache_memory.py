@@ -18,7 +18,8 @@ from referee_strategies import Case, cases
 from merit_order.api.app import create_app
 from merit_order.cache import MemoryCache, NullCache, build_cache, plan_cache_key
 from merit_order.calculator import CostModel, InfeasibleLoad, ProblemTooLarge, ProductionPlanRequest, compute_plan
-from merit_order.planning import PlanAnswer, plan_document
+from merit_order.calculator.document import plan_document
+from merit_order.planning import PlanAnswer
 from merit_order.settings import Settings
 
 

@@ -34,7 +34,7 @@ def test_series_job_in_chunks_matches_the_calculator_in_order() -> None:
         assert job["progress"]["periods_done"] == 301
         assert job["progress"]["infeasible"] >= 1
         assert job["results"][-1]["status"] == "infeasible"
-        assert "nearest" in job["results"][-1] and job["results"][-1]["nearest"]["below_mw"] is not None
+        assert job["results"][-1]["nearest_loads"]["below"] is not None
         assert_matches(job["results"], plants, periods, detail=True)
 
         page = client.get(accepted.headers["Location"], params={"offset": 100, "limit": 5, "detail": "false"}).json()

@@ -182,7 +182,8 @@ def test_a_broken_feed_never_fails_the_post_route(monkeypatch: pytest.MonkeyPatc
 
 
 def test_no_message_is_built_when_nobody_listens(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The route skips the feed entirely without a client: no encoding cost on the hot path."""
+    """Without a client the route builds no message (no encoding cost on the hot path); the
+    recent plan is built only when a client connects and is replayed to it."""
     app = make_app()
     with TestClient(app) as client:
         broadcaster = app.state.services.broadcaster
@@ -191,9 +192,11 @@ def test_no_message_is_built_when_nobody_listens(monkeypatch: pytest.MonkeyPatch
         assert client.post("/productionplan", json=PAYLOAD3).status_code == 200
         assert built == [] and broadcaster.published == 0
         with client.websocket_connect("/ws") as ws:
-            assert ws.receive_json()["type"] == "hello"
+            hello = ws.receive_json()
+            assert hello["type"] == "hello" and hello["history"] == 1
+            assert len(built) == 1  # the plan made before, built now for the replay
             assert client.post("/productionplan", json=PAYLOAD3).status_code == 200
-        assert len(built) == 1
+        assert len(built) == 2
 
 
 def test_a_quiet_feed_sends_heartbeats() -> None:

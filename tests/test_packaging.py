@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from merit_order.api import create_app
-from merit_order.metrics import flat_routes
+from merit_order.api.metrics import flat_routes
 from merit_order.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]

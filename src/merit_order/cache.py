@@ -18,13 +18,13 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from importlib import metadata
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
 import structlog
 
 from .calculator import CostModel, ProductionPlanRequest
+from .version import package_version
 
 log = structlog.get_logger(__name__)
 
@@ -37,14 +37,7 @@ CACHE_SCHEMA_VERSION = 2  # 2: keys hash orjson's canonical text
 KEY_PREFIX = "merit-order:plan:"
 
 
-def _package_version() -> str:
-    try:
-        return metadata.version("merit-order")
-    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-        return "0"
-
-
-VERSION_SALT = f"{_package_version()}/{CACHE_SCHEMA_VERSION}"
+VERSION_SALT = f"{package_version()}/{CACHE_SCHEMA_VERSION}"
 
 
 def plan_cache_key(
@@ -83,6 +76,8 @@ class PlanCache(Protocol):
     async def set(self, key: str, value: dict[str, Any]) -> None: ...
 
     async def health(self) -> dict[str, Any]: ...
+
+    async def aclose(self) -> None: ...
 
 
 class MemoryCache:

@@ -9,7 +9,8 @@
 Exit codes of `plan`: 0 planned, 2 bad or infeasible input (one line on stderr saying
 why), 1 anything unexpected. Each subcommand is a `_add_<name>(subparsers)` function that
 registers its parser and its handler (`set_defaults(handler=...)`), so adding one (the
-job worker) is one function and one line in `build_parser`.
+job worker) is one function and one line in `build_parser`. Each handler imports what it
+runs when it runs, so that `merit-order plan` does not load uvicorn or Celery first.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def _add_plan(subparsers: Any, settings: Settings) -> None:
 
 def _plan(args: argparse.Namespace, settings: Settings) -> int:
     from merit_order.calculator import InfeasibleLoad, compute_plan
-    from merit_order.planning import challenge_list, plan_document
+    from merit_order.calculator.document import challenge_list, plan_document
     from merit_order.validation import Limits, PayloadError, decode_json, parse_request
 
     try:
@@ -248,8 +249,8 @@ def _add_worker(subparsers: Any, settings: Settings) -> None:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from merit_order.jobs.celery_app import create_celery_app, run_worker
-    from merit_order.jobs.watchdog import Recovery
+    from merit_order.bootstrap import build_worker_app
+    from merit_order.jobs.celery_app import run_worker
     from merit_order.logs import configure_logging
 
     if not settings.redis_url:
@@ -257,12 +258,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     if args.concurrency is not None and args.concurrency < 1:
         raise SystemExit(f"merit-order worker: error: --concurrency must be at least 1, not {args.concurrency}")
     configure_logging(settings)
-    app = create_celery_app(
-        settings.redis_url,
-        visibility_timeout=settings.job_visibility_timeout_seconds,
-        result_ttl_seconds=settings.job_result_ttl_seconds,
-        recovery=Recovery.from_settings(settings),
-    )
+    app = build_worker_app(settings)
     run_worker(app, concurrency=args.concurrency, name=args.name, loglevel=args.loglevel)
     return EXIT_OK
 

@@ -1,8 +1,10 @@
-"""Prometheus metrics: every series the service exports, the request middleware, `/metrics`.
+"""Prometheus metrics: every series the service exports, the hooks that feed them, the scrape's body.
 
 Every metric is defined here, once, so that one file says what a dashboard can rely on;
 the other modules call the small functions below (one line at the place the thing happens)
-rather than touching prometheus_client themselves.
+rather than touching prometheus_client themselves. The HTTP side (the request middleware and
+the `/metrics` route) is in api/metrics.py: a Celery worker imports this module to count its
+jobs and feed messages, and must not import a web framework to do so.
 
 Series (all prefixed `merit_order_`):
 
@@ -31,10 +33,9 @@ multiprocess mode), whichever process answers the scrape.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import structlog
@@ -47,16 +48,9 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 from merit_order.calculator.errors import InfeasibleLoad, ProblemTooLarge, SolveCancelled
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-_CLUSTER_READ_TIMEOUT_S = 2.0  # a scrape must not hang on a half-dead Redis
-UNMATCHED = "<unmatched>"
 
 # Request latency: from sub-millisecond (a cache hit) to the solve budget's order (10 s).
 _HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -167,6 +161,12 @@ class time_solve:
         _child(SOLVE_SECONDS, outcome).observe(time.perf_counter() - self._started)
 
 
+def http_request(method: str, route: str, status: int, seconds: float) -> None:
+    """One HTTP request answered (api/metrics.py): counted and timed by route template."""
+    _child(HTTP_REQUESTS, method, route, str(status)).inc()
+    _child(HTTP_LATENCY, method, route).observe(seconds)
+
+
 def cache_lookup(result: CacheResult) -> None:
     """One plan cache lookup: hit, miss or error."""
     _child(CACHE_LOOKUPS, result).inc()
@@ -244,103 +244,3 @@ def render_cluster_jobs(counts: dict[str, int]) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Family())
     return generate_latest(registry)
-
-
-def flat_routes(routes: Iterable[Any]) -> Iterator[Any]:
-    """Every leaf route (with a `.path`) of an app, through included routers.
-
-    Recent FastAPI keeps `include_router` as one wrapper entry in `app.routes` (whose
-    `original_router.routes` are the real ones), so a plain walk of `app.routes` misses them.
-    """
-    for route in routes:
-        if isinstance(getattr(route, "path", None), str):
-            yield route
-        inner = getattr(getattr(route, "original_router", None), "routes", None)
-        if inner is None:
-            inner = getattr(route, "routes", None) if not hasattr(route, "path") else None
-        if inner:
-            yield from flat_routes(inner)
-
-
-def route_template(scope: Scope) -> str:
-    """The matched route's path template (bounded cardinality), or "<unmatched>"."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if isinstance(path, str):
-        return path
-    # The router was not reached (a body refused by an outer middleware, a 401): match by hand.
-    app = scope.get("app")
-    partial: str | None = None
-    for candidate in flat_routes(getattr(app, "routes", ())):
-        try:
-            match, _ = candidate.matches(scope)
-        except Exception:  # noqa: BLE001 - an odd scope: not worth failing a request over
-            continue
-        if match is Match.FULL:
-            return str(candidate.path)
-        if match is Match.PARTIAL and partial is None:  # the path matches, not the method (405)
-            partial = str(candidate.path)
-    return partial or UNMATCHED
-
-
-class MetricsMiddleware:
-    """Counts and times every HTTP request by route template and status (plain ASGI: no buffering).
-
-    It sits outside every other middleware, so that it also sees the requests they answer
-    themselves (413 body too large, 401 unauthorized, a last-resort 500).
-    """
-
-    def __init__(self, app: ASGIApp, *, skip_paths: frozenset[str] = frozenset({"/metrics"})) -> None:
-        self.app = app
-        self.skip_paths = skip_paths
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") in self.skip_paths:
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status: dict[str, Any] = {"code": 500}  # what the client sees if the app raises before answering
-
-        async def send_and_record(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
-            method = str(scope.get("method", "?"))
-            route = route_template(scope)
-            _child(HTTP_REQUESTS, method, route, str(status["code"])).inc()
-            _child(HTTP_LATENCY, method, route).observe(time.perf_counter() - started)
-
-
-def install_metrics(app: Any, settings: Any) -> None:
-    """Add the request middleware and `GET /metrics` (when METRICS_ENABLED) to a FastAPI app.
-
-    Call it after every other `add_middleware`: Starlette puts the last one added outermost.
-    """
-    if not settings.metrics_enabled:
-        return
-
-    async def metrics_endpoint(request: Request) -> Response:
-        body, content_type = render()
-        jobs = getattr(getattr(request.app.state, "services", None), "jobs", None)
-        cluster_job_states = getattr(jobs, "cluster_job_states", None)
-        if cluster_job_states is not None:  # Celery mode: the workers' counts, from Redis
-            try:
-                counts = await asyncio.wait_for(cluster_job_states(), timeout=_CLUSTER_READ_TIMEOUT_S)
-            except Exception as error:  # noqa: BLE001 - Redis down: the family is missing from this scrape
-                structlog.get_logger(__name__).warning("metrics.cluster_jobs_unavailable", error=f"{type(error).__name__}: {error}")
-            else:
-                body += render_cluster_jobs(counts)
-        return Response(body, media_type=content_type)
-
-    app.add_api_route(
-        "/metrics",
-        metrics_endpoint,
-        methods=["GET"],
-        include_in_schema=False,  # Prometheus text, not JSON: not part of the API's contract
-        name="metrics",
-    )
-    app.add_middleware(MetricsMiddleware)

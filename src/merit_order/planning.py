@@ -1,7 +1,7 @@
 """The one code path behind `POST /productionplan`: cache, compute, store, broadcast.
 
-Web-free on purpose (no FastAPI import): the job workers import `plan_document` from here
-so that a job's plan and the sync route's answer are the same document, byte for byte.
+Web-free on purpose (no FastAPI import), and needed by no worker: a job's plan becomes the
+same document as the sync route's answer through calculator/document.py, which both use.
 
 The calculator is pure CPU. Most plans take microseconds and are answered on the event
 loop; a plan that needs the calculator's table is first sized there (prepare_plan), then
@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from merit_order import metrics
-from merit_order.broadcast import plan_message
+from merit_order.broadcast.messages import PlanMessage, plan_message
 from merit_order.cache import plan_cache_key
 from merit_order.calculator import (
     Plan,
@@ -27,44 +27,13 @@ from merit_order.calculator import (
     prepare_plan,
     solves_instantly,
 )
+from merit_order.calculator.document import challenge_list, plan_document
+from merit_order.clock import utc_now_iso
 from merit_order.solve_budget import SolveTimedOut, budget_for, finish_heavy, finish_light
 from merit_order.services import Services
 from merit_order.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-
-def plan_document(plan: Plan) -> dict[str, Any]:
-    """The detailed, JSON-ready answer: the plan in merit order with the figures behind it.
-
-    `plan` holds one object per plant (in merit order, the off ones with p = 0.0): the
-    challenge's `name` and `p`, then its type, cost per MWh, cost, CO2 and the range it
-    could run in this hour (`available` is Pmax, or the wind's share of it, in MW).
-    """
-    return {
-        "load": plan.load,
-        "total_cost": plan.total_cost,
-        "marginal_cost": plan.marginal_cost,
-        "co2_tonnes": plan.co2_tonnes,
-        "plan": [
-            {
-                "name": e.name,
-                "p": e.p,
-                "type": e.type.value,
-                "cost_per_mwh": e.cost_per_mwh,
-                "cost": e.cost,
-                "co2_tonnes": e.co2_tonnes,
-                "pmin": e.pmin_tenths / 10,
-                "available": e.available_tenths / 10,
-            }
-            for e in plan.entries
-        ],
-    }
-
-
-def challenge_list(document: dict[str, Any]) -> list[dict[str, Any]]:
-    """The challenge's answer, `[{"name": ..., "p": ...}]`, read off a plan document."""
-    return [{"name": entry["name"], "p": entry["p"]} for entry in document["plan"]]
 
 
 class PlanAnswer:
@@ -189,17 +158,29 @@ def _compute(request: ProductionPlanRequest, cost_model: Any, wind_curtailment: 
 
 
 async def _broadcast(services: Services, request: ProductionPlanRequest, answer: PlanAnswer) -> None:
-    """Tell the live clients; a failure here is logged and never reaches the requester."""
-    try:
-        if not services.broadcaster.has_audience():  # nobody listens: skip building the message
-            return
-        message = plan_message(
+    """Tell the live clients; a failure here is logged and never reaches the requester.
+
+    With nobody listening the message is not built (its plan document costs more than a small
+    fleet's solve): the broadcaster only remembers how to build it, for a client that connects
+    while it is still among the recent plans.
+    """
+    at = utc_now_iso()
+
+    def build() -> PlanMessage:
+        return plan_message(
             request=request.model_dump(mode="json", by_alias=True),
             response=answer.challenge_list(),
             detail=answer.document(),
             source="sync",
             cached=answer.cache_hit,
+            at=at,  # when the plan was made, not when a late client asked for it
         )
-        await services.broadcaster.publish(message)
+
+    try:
+        broadcaster = services.broadcaster
+        if broadcaster.has_audience():
+            await broadcaster.publish(build())
+        else:
+            broadcaster.remember(build)
     except Exception:  # noqa: BLE001
         log.warning("broadcast_failed", exc_info=True)

@@ -92,7 +92,7 @@ class Settings(BaseSettings):
         None, description="redis://host:port/db for the shared cache, job queue and broadcast; unset = in-process."
     )
 
-    # --- cache (Helper C) -----------------------------------------------------------------
+    # --- plan cache ----------------------------------------------------------------------
     cache_enabled: bool = Field(True, description="Answer repeated requests from the cache (false: always solve).")
     cache_ttl_seconds: Annotated[int, Field(ge=1)] = Field(86_400, description="How long a plan is kept, seconds.")
     cache_max_entries: Annotated[int, Field(ge=1)] = Field(
@@ -105,7 +105,7 @@ class Settings(BaseSettings):
         5.0, description="Longest back-off between probes of a Redis that is down (the cache returns by itself)."
     )
 
-    # --- jobs (Helper C) ------------------------------------------------------------------
+    # --- jobs -----------------------------------------------------------------------------
     job_chunk_size: Annotated[int, Field(ge=1, le=100_000)] = Field(
         250, description="Periods per chunk: the unit of work a worker takes (and redoes if it dies)."
     )
@@ -157,7 +157,7 @@ class Settings(BaseSettings):
         None, description="Processes of one `merit-order worker`; unset = cores."
     )
 
-    # --- live feed: /ws and /monitor (Helper D) ------------------------------------------
+    # --- live feed: /ws and /monitor ----------------------------------------------------
     broadcast_queue_size: Annotated[int, Field(ge=1, le=100_000)] = Field(
         100,
         description="Plans queued per websocket client; a client that falls further behind loses its oldest "
@@ -172,8 +172,13 @@ class Settings(BaseSettings):
     broadcast_channel: str = Field(
         "merit-order:plans", description="Redis pub/sub channel of the live feed (with REDIS_URL)."
     )
+    broadcast_history_size: Annotated[int, Field(ge=0, le=1000)] = Field(
+        20,
+        description="Recent plans a websocket client receives as soon as it connects (per API process; "
+        "0: none), so that /monitor opened after the plans were made shows them.",
+    )
 
-    # --- access control, CORS, solve budget (Helper E) ----------------------------------
+    # --- access control, CORS, solve budget --------------------------------------------
     api_key: SecretStr | None = Field(
         None,
         description="When set, every route but /_healthcheck (and /metrics, see METRICS_REQUIRE_KEY) needs it: "

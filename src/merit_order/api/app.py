@@ -17,16 +17,16 @@ from fastapi import FastAPI
 from merit_order.api.direct import DirectRoute
 from merit_order.api.docs import install_docs
 from merit_order.api.errors import install_error_handlers
+from merit_order.api.metrics import install_metrics
 from merit_order.api.middleware import RequestContextMiddleware
 from merit_order.api.openapi import install_openapi
 from merit_order.api.routes import jobs, live, plan
-from merit_order.api.routes.plan import package_version
 from merit_order.api.security import install_access_control, open_paths
+from merit_order.bootstrap import build_services
 from merit_order.logs import configure_logging
-from merit_order.metrics import install_metrics
-from merit_order.services import build_services
 from merit_order.settings import Settings, get_settings
 from merit_order.validation import Limits
+from merit_order.version import package_version
 
 log = structlog.get_logger(__name__)
 

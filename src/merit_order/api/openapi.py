@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from merit_order.api.security import SECURITY_SCHEME
 from merit_order.calculator import ProductionPlanRequest
 
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -85,8 +86,6 @@ def install_openapi(app: FastAPI, *, api_key_paths: frozenset[str] | None = None
 
 def _declare_api_key(schema: dict[str, Any], open_paths: frozenset[str]) -> None:
     """The key as the schema's security: required everywhere but on the open paths."""
-    from merit_order.api.security import SECURITY_SCHEME
-
     schema["components"].setdefault("securitySchemes", {}).update(SECURITY_SCHEME)
     schema["security"] = [{name: []} for name in SECURITY_SCHEME]
     for path, operations in schema.get("paths", {}).items():

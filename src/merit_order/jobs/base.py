@@ -7,17 +7,18 @@ from the same pieces (the job's metadata and each finished chunk's results).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
-from .models import Batch
+from ..clock import utc_now_iso
 from .results import ResultsNotKept
+from .submission import Batch
 
 #: The status document (see `assemble_status`); a plain dict because a year of plans is
 #: tens of MB and re-validating it through a response model would cost seconds.
 JobStatus = dict[str, Any]
 
 JOB_STATES = ("queued", "running", "done", "failed")
+JobState = Literal["queued", "running", "done", "failed"]
 
 
 class JobBackendUnavailable(RuntimeError):
@@ -26,6 +27,10 @@ class JobBackendUnavailable(RuntimeError):
 
 @runtime_checkable
 class JobQueue(Protocol):
+    """An executor of jobs: the in-process pool (local.py) or Celery workers (distributed.py)."""
+
+    backend: str
+
     async def submit(self, batch: Batch, options: dict[str, Any]) -> str:
         """Queue the batch; returns its job id at once (the work happens elsewhere)."""
         ...
@@ -40,13 +45,23 @@ class JobQueue(Protocol):
         ResultsNotKept when `detail` asks for a detail the job did not keep."""
         ...
 
+    async def cluster_job_states(self) -> dict[str, int] | None:
+        """Jobs that reached each state over the whole deployment, when other processes run them
+        (Celery); None when this process's own `jobs_total` series already says it all."""
+        ...
+
     async def health(self) -> dict[str, Any]: ...
 
     async def aclose(self) -> None: ...
 
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def job_outcome(errors: int) -> JobState:
+    """How a finished job ends: "failed" when any period hit an internal error, else "done".
+
+    Infeasible periods do not fail a job (they are answers, with their reason). The one rule
+    for the status document, this process's metrics and the deployment's counts in Redis.
+    """
+    return "failed" if errors else "done"
 
 
 def job_meta(kind: str, periods: int, chunks: int, chunk_size: int, options: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +72,7 @@ def job_meta(kind: str, periods: int, chunks: int, chunk_size: int, options: dic
         "chunks": chunks,
         "chunk_size": chunk_size,
         "options": options,
-        "created_at": utc_now(),
+        "created_at": utc_now_iso(),
     }
 
 
@@ -112,8 +127,9 @@ def assemble_status(
     periods_done = sum(counts.values())
     finished = len(chunk_counts) >= total_chunks
 
+    state: JobState
     if finished:
-        state = "failed" if counts["error"] else "done"
+        state = job_outcome(counts["error"])
     elif chunk_counts or running_chunks or meta.get("started_at"):
         state = "running"
     else:

@@ -44,8 +44,9 @@ import structlog
 from celery import Celery, Task
 from celery.signals import worker_ready, worker_shutdown
 
-from ..broadcast import job_plan_messages, publish_blocking
-from ..settings import get_settings
+from ..broadcast.messages import job_plan_messages
+from ..broadcast.worker import publish_blocking
+from ..settings import Settings, get_settings
 from . import store, watchdog
 from .compute import solve_chunk
 from .results import ResultCodec
@@ -256,10 +257,9 @@ def _stop_heartbeat(**_: Any) -> None:
         _heartbeats.pop().stop()
 
 
-def app_from_settings() -> Celery:
-    from ..settings import get_settings
-
-    settings = get_settings()
+def app_from_settings(settings: Settings | None = None) -> Celery:
+    """The workers' Celery app for these settings (the environment's when None)."""
+    settings = settings or get_settings()
     if not settings.redis_url:
         raise SystemExit("REDIS_URL is not set: a Celery worker needs Redis (the in-process executor needs no worker)")
     return create_celery_app(

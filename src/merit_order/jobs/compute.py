@@ -12,15 +12,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..calculator import CostModel, InfeasibleLoad, compute_plan
-from .models import Chunk, chunk_requests
-
-
-def _plan_document(plan: Any) -> dict[str, Any]:
-    # The sync route's document, so that a job's plan and POST /productionplan's answer are
-    # the same thing. Imported late: a worker needs it only once it has a plan.
-    from ..planning import plan_document
-
-    return plan_document(plan)
+from ..calculator.document import plan_document
+from .chunks import Chunk, ChunkMessage, PeriodResult, chunk_requests
 
 
 def cost_model_from(options: dict[str, Any]) -> CostModel:
@@ -30,11 +23,12 @@ def cost_model_from(options: dict[str, Any]) -> CostModel:
     )
 
 
-def solve_chunk(message: dict[str, Any], options: dict[str, Any]) -> list[dict[str, Any]]:
+def solve_chunk(message: ChunkMessage, options: dict[str, Any]) -> list[PeriodResult]:
     """Every period of the chunk, in order: `{"index", "label", "status", ...}`.
 
-    status is "ok" (with `plan`, the challenge list, and `detail`, the plan document),
-    "infeasible" (with `reason` and the nearest loads that can be met) or "error" (with
+    status is "ok" (with `plan`, the challenge list, and `detail`, the plan document, the same
+    as POST /productionplan?detail=true answers), "infeasible" (with `reason` and
+    `nearest_loads`, `{"below", "above"}` in MW, as POST /productionplan says) or "error" (with
     `reason`: a bug or a message that fails validation, which should not happen since the
     API validated it; reported rather than raised so the rest of the chunk still counts).
     """
@@ -49,7 +43,7 @@ def solve_chunk(message: dict[str, Any], options: dict[str, Any]) -> list[dict[s
             {"index": chunk.start + i, "label": None, "status": "error", "reason": reason}
             for i in range(len(chunk.items))
         ]
-    results: list[dict[str, Any]] = []
+    results: list[PeriodResult] = []
     for offset, (label, request) in enumerate(requests):
         index = chunk.start + offset
         try:
@@ -61,7 +55,7 @@ def solve_chunk(message: dict[str, Any], options: dict[str, Any]) -> list[dict[s
                     "label": label,
                     "status": "infeasible",
                     "reason": str(error),
-                    "nearest": {"below_mw": error.below_mw, "above_mw": error.above_mw},
+                    "nearest_loads": {"below": error.below_mw, "above": error.above_mw},
                 }
             )
             continue
@@ -76,7 +70,7 @@ def solve_chunk(message: dict[str, Any], options: dict[str, Any]) -> list[dict[s
                 "label": label,
                 "status": "ok",
                 "plan": plan.as_challenge_list(),
-                "detail": _plan_document(plan),
+                "detail": plan_document(plan),
             }
         )
     return results

@@ -15,7 +15,7 @@ from .. import metrics
 from . import store, watchdog
 from .base import JobBackendUnavailable, JobStatus, job_meta
 from .celery_app import create_celery_app, publish_chunk
-from .models import Batch
+from .submission import Batch
 from .results import ResultCodec, ResultsNotKept
 from .watchdog import Recovery
 

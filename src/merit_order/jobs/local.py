@@ -29,10 +29,23 @@ from typing import Any
 import structlog
 
 from .. import metrics
-from .base import JobBackendUnavailable, JobStatus, assemble_status, count_results, effective_detail, job_meta, utc_now
+from ..clock import utc_now_iso
+from .base import (
+    JobBackendUnavailable,
+    JobStatus,
+    assemble_status,
+    count_results,
+    effective_detail,
+    job_meta,
+    job_outcome,
+)
+from .chunks import ChunkMessage, PeriodResult
 from .compute import solve_chunk
-from .models import Batch
+from .submission import Batch
 from .results import EMPTY_PAGE, JobGone, PageRequest, ResultCodec, first_error, page_fields, render_page, stored_size
+
+#: What the live feed is told as each chunk finishes: (job id, the chunk, its periods' results).
+ChunkDone = Callable[[str, ChunkMessage, list[PeriodResult]], Awaitable[None]]
 
 #: Most dropped job ids remembered, so that their 404 says why (evicted or expired) rather than "unknown".
 TOMBSTONES = 10_000
@@ -48,19 +61,19 @@ class _ChunkDone:
     stored: list[bytes]
     counts: dict[str, int]
     first_error: dict[str, Any] | None
-    results: list[dict[str, Any]] | None
+    results: list[PeriodResult] | None
 
 
 def _solve_chunk_stored(
-    message: dict[str, Any], options: dict[str, Any], codec: ResultCodec, want_results: bool
+    message: ChunkMessage, options: dict[str, Any], codec: ResultCodec, want_results: bool
 ) -> _ChunkDone:
     """solve_chunk, then the job's stored form of its periods (run in a pool process or a thread)."""
     results = solve_chunk(message, options)
     return _ChunkDone(codec.encode_chunk(results), count_results(results), first_error(results), results if want_results else None)
 
 
-def _crashed_chunk(message: dict[str, Any], codec: ResultCodec, error: BaseException) -> _ChunkDone:
-    results = [
+def _crashed_chunk(message: ChunkMessage, codec: ResultCodec, error: BaseException) -> _ChunkDone:
+    results: list[PeriodResult] = [
         {"index": message["start"] + i, "label": None, "status": "error", "reason": repr(error)}
         for i in range(len(message["items"]))
     ]
@@ -101,6 +114,8 @@ class LocalJobQueue:
         workers: int | None = None,
         max_store_bytes: int = 256 * 1024 * 1024,
         page_max_bytes: int = 4 * 1024 * 1024,
+        on_chunk_done: ChunkDone | None = None,
+        feed_wanted: Callable[[], bool] = lambda: True,
     ) -> None:
         self._chunk_size = chunk_size
         self._ttl = result_ttl_seconds
@@ -118,12 +133,12 @@ class LocalJobQueue:
             f"evicted: the in-process job store keeps at most {self._max_store_bytes} bytes of results "
             "(JOB_STORE_MAX_BYTES) and drops the jobs that finished first; fetch results sooner, or use REDIS_URL"
         )
-        #: Called with (job_id, chunk message, results) as each chunk finishes; services.py points
+        #: Called with (job_id, chunk message, results) as each chunk finishes; bootstrap.py points
         #: it at the live feed so that /ws shows a job's plans (a failure there never fails the job).
-        self.on_chunk_done: Callable[[str, dict[str, Any], list[dict[str, Any]]], Awaitable[None]] | None = None
-        #: Whether on_chunk_done is worth its cost right now (services.py: someone watches /ws);
+        self.on_chunk_done = on_chunk_done
+        #: Whether on_chunk_done is worth its cost right now (bootstrap.py: someone watches /ws);
         #: asked as each chunk is handed out, so an unwatched job never ships plain results back.
-        self.feed_wanted: Callable[[], bool] = lambda: True
+        self.feed_wanted = feed_wanted
 
     def _executor(self) -> Executor | None:
         """The process pool, started on the first job (most services never get one).
@@ -193,16 +208,16 @@ class LocalJobQueue:
         metrics.job_state("queued")
         return job_id
 
-    async def _run(self, job_id: str, job: _LocalJob, messages: list[dict[str, Any]], options: dict[str, Any]) -> None:
+    async def _run(self, job_id: str, job: _LocalJob, messages: list[ChunkMessage], options: dict[str, Any]) -> None:
         loop = asyncio.get_running_loop()
         executor = self._executor()
         name = f"local-{'processes' if executor else 'thread'}@{os.getpid()}"
         limit = asyncio.Semaphore(max(1, self._workers))
 
-        async def one(message: dict[str, Any]) -> None:
+        async def one(message: ChunkMessage) -> None:
             async with limit:
                 if "started_at" not in job.meta:
-                    job.meta["started_at"] = utc_now()
+                    job.meta["started_at"] = utc_now_iso()
                     metrics.job_state("running")
                 job.running += 1
                 want = self.on_chunk_done is not None and self.feed_wanted()
@@ -242,12 +257,11 @@ class LocalJobQueue:
         try:
             await asyncio.gather(*(one(m) for m in messages))
         finally:
-            job.meta["finished_at"] = utc_now()
+            job.meta["finished_at"] = utc_now_iso()
             if job_id in self._jobs:
                 self._finished[job_id] = None
                 self._evict()
-        failed = bool(job.errors)
-        metrics.job_state("failed" if failed else "done")  # the same rule as assemble_status
+        metrics.job_state(job_outcome(sum(counts.get("error", 0) for counts in job.counts.values())))
         log.info("job.finished", job_id=job_id, backend=self.backend, periods=job.meta["periods"], bytes=job.size)
 
     async def status(
@@ -286,6 +300,10 @@ class LocalJobQueue:
             first_error=job.errors[min(job.errors)] if job.errors else None,
             page=page,
         )
+
+    async def cluster_job_states(self) -> None:
+        """None: the jobs run in this process, whose own `jobs_total` series counts them."""
+        return None
 
     async def health(self) -> dict[str, Any]:
         active = sum(1 for job in self._jobs.values() if job.task is not None and not job.task.done())

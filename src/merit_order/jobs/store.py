@@ -38,7 +38,8 @@ import asyncio
 
 import orjson
 
-from .base import JobStatus, assemble_status, count_results, effective_detail, utc_now
+from ..clock import utc_now_iso
+from .base import JobStatus, assemble_status, count_results, effective_detail, job_outcome
 from .results import EMPTY_PAGE, PageRequest, ResultCodec, first_error, page_fields, render_page
 
 #: Periods fetched per HMGET while reading a page: the page stops once its byte budget is read.
@@ -169,8 +170,8 @@ async def live_workers(client: Any) -> list[str]:
 def chunk_started(client: Any, job_id: str, chunk: int, worker: str, ttl: int) -> int:
     """Marks the chunk as held by this worker process; returns its attempt number (1 = first)."""
     with client.pipeline(transaction=True) as pipe:
-        pipe.hsetnx(job_key(job_id), "started_at", utc_now())
-        pipe.hset(job_key(job_id, "running"), chunk, json.dumps({"worker": worker, "pid": os.getpid(), "since": utc_now()}))
+        pipe.hsetnx(job_key(job_id), "started_at", utc_now_iso())
+        pipe.hset(job_key(job_id, "running"), chunk, json.dumps({"worker": worker, "pid": os.getpid(), "since": utc_now_iso()}))
         pipe.hincrby(job_key(job_id, "attempts"), chunk, 1)
         for key in _all_keys(job_id):
             pipe.expire(key, ttl)
@@ -209,10 +210,10 @@ def chunk_finished(
         if error is not None:
             pipe.hset(job_key(job_id, "errors"), chunk, json.dumps(error))
         replies = pipe.execute()
-    if int(replies[4]) >= total_chunks and client.hsetnx(job_key(job_id), "finished_at", utc_now()):
+    if int(replies[4]) >= total_chunks and client.hsetnx(job_key(job_id), "finished_at", utc_now_iso()):
         # The job's last chunk, stored by this worker first: done, or failed if a period hit an error.
         errors = sum(json.loads(counts).get("error", 0) for counts in client.hvals(job_key(job_id, "counts")))
-        client.hincrby(STATS_KEY, "failed" if errors else "done", 1)
+        client.hincrby(STATS_KEY, job_outcome(errors), 1)
 
 
 def beat(client: Any, worker: str, info: dict[str, Any]) -> None:

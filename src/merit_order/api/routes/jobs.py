@@ -23,11 +23,12 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter
 
+from merit_order.api.deps import JobQueueDep, LimitsDep, SettingsDep
 from merit_order.api.errors import error_response
 from merit_order.api.schemas import ErrorBody
 from merit_order.jobs import JobBackendUnavailable, JobSubmission
-from merit_order.jobs.models import parse_submission
 from merit_order.jobs.results import JobGone, ResultsNotKept
+from merit_order.jobs.submission import parse_submission
 from merit_order.validation import FieldError, decode_json
 
 router = APIRouter(tags=["jobs"])
@@ -75,21 +76,6 @@ def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
 _SUBMISSION_SCHEMA = _inlined(TypeAdapter(JobSubmission).json_schema(by_alias=True))
 
 
-def _services(request: Request) -> Any:
-    return request.app.state.services
-
-
-def _settings(request: Request) -> Any:
-    return request.app.state.settings
-
-
-def _queue(request: Request) -> Any:
-    jobs = _services(request).jobs
-    if jobs is None:
-        raise HTTPException(status_code=503, detail="jobs are not available in this deployment")
-    return jobs
-
-
 def _unavailable(request: Request, error: JobBackendUnavailable) -> JSONResponse:
     return error_response(request, 503, {"detail": str(error), "errors": []}, headers={"Retry-After": "5"})
 
@@ -121,8 +107,18 @@ def _unavailable(request: Request, error: JobBackendUnavailable) -> JSONResponse
                     "schema": _SUBMISSION_SCHEMA,
                     "examples": {
                         "series": {"summary": "One fleet, a series of periods", "value": _EXAMPLE_SERIES},
+                        "list": {
+                            "summary": "A list of full payloads (a bare array)",
+                            "value": [
+                                {
+                                    "load": 300,
+                                    "fuels": _EXAMPLE_SERIES["periods"][0]["fuels"],
+                                    "powerplants": _EXAMPLE_SERIES["powerplants"],
+                                }
+                            ],
+                        },
                         "requests": {
-                            "summary": "A list of full payloads",
+                            "summary": "A list of full payloads, labelled",
                             "value": {
                                 "requests": [
                                     {
@@ -142,6 +138,9 @@ def _unavailable(request: Request, error: JobBackendUnavailable) -> JSONResponse
 )
 async def submit_job(
     request: Request,
+    settings: SettingsDep,
+    limits: LimitsDep,
+    queue: JobQueueDep,
     wind_curtailment: Annotated[
         bool | None,
         Query(description="Let wind parks run below their available power (default: the service's setting)."),
@@ -156,16 +155,15 @@ async def submit_job(
 ) -> JSONResponse:
     """Validate every period now (a 422 names the period and field), solve them later.
 
-    Shapes: a single challenge payload; `{"requests": [payload, ...]}`; or one fleet with a
-    series, `{"powerplants": [...], "periods": [{"label", "load", "fuels"}, ...]}`. A period
-    whose load no plan can meet is not an error here: its result says why.
+    Shapes: a single challenge payload; a list of payloads, `[payload, ...]` or
+    `{"requests": [payload, ...]}`; or one fleet with a series, `{"powerplants": [...],
+    "periods": [{"label", "load", "fuels"}, ...]}`. A period whose load no plan can meet is
+    not an error here: its result says why (with `nearest_loads`, as POST /productionplan).
     """
-    settings = _settings(request)
-    queue = _queue(request)
     payload = decode_json(await request.body())
     # Validating a year of periods takes a fraction of a second: off the event loop.
     batch = await anyio.to_thread.run_sync(
-        lambda: parse_submission(payload, request.app.state.limits, max_periods=settings.max_batch_periods)
+        lambda: parse_submission(payload, limits, max_periods=settings.max_batch_periods)
     )
     cost_model = settings.cost_model()
     options = {
@@ -194,7 +192,8 @@ async def submit_job(
         200: {
             "description": "status: queued | running | done | failed. Once done or failed, `results` holds one "
             "page of periods, in order: status ok (plan: the challenge's list; detail, if the job was submitted "
-            "with detail=true: costs per plant), infeasible (reason, nearest loads) or error (reason). "
+            "with detail=true: costs per plant), infeasible (reason; nearest_loads: {below, above} in MW, as "
+            "POST /productionplan answers) or error (reason). "
             "`results_page` says the page's offset, limit, count, the total and `next` (the next page's URL, "
             "null on the last page); a `Link: <...>; rel=\"next\"` header says the same."
         },
@@ -213,6 +212,8 @@ async def submit_job(
 )
 async def get_job(
     request: Request,
+    settings: SettingsDep,
+    queue: JobQueueDep,
     job_id: str,
     offset: Annotated[int, Query(ge=0, description="First period of the results page.")] = 0,
     limit: Annotated[
@@ -228,8 +229,6 @@ async def get_job(
         Query(description="Include each plan's detail document (default: as the job was submitted; false drops it)."),
     ] = None,
 ) -> Response:
-    settings = _settings(request)
-    queue = _queue(request)
     if limit is None:
         limit = settings.job_results_default_limit
     elif limit > settings.job_results_max_limit:

@@ -1,6 +1,6 @@
 """The live feed: ``/ws`` pushes every plan answered, ``/monitor`` is the page that draws them.
 
-Each websocket client gets its own bounded mailbox in the broadcaster (see broadcast.py) and one
+Each websocket client gets its own bounded mailbox in the broadcaster (see broadcast/hub.py) and one
 sender task that drains it; the route itself only watches for the client leaving. So a client
 that stops reading fills its own mailbox and loses its own oldest messages; it never slows the
 POST route nor another client.
@@ -20,7 +20,6 @@ needs *some* traffic to tell a quiet service from a dead one.
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import re
 from importlib import resources
@@ -33,7 +32,8 @@ from fastapi import APIRouter, HTTPException, WebSocket
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.websockets import WebSocketDisconnect
 
-from ...broadcast import Subscription, TooManyClients, encode, utc_now_iso
+from merit_order.api.deps import BroadcasterDep, SettingsDep
+from merit_order.broadcast import NoLiveFeed, Subscription, TooManyClients, encode, heartbeat_message, hello_message
 
 log = structlog.get_logger(__name__)
 
@@ -53,44 +53,43 @@ def _static_dir() -> Any:
 
 
 @router.websocket("/ws")
-async def plans_feed(websocket: WebSocket) -> None:
+async def plans_feed(websocket: WebSocket, broadcaster: BroadcasterDep, settings: SettingsDep) -> None:
     """Every plan answered by the service (any replica, with Redis), as JSON text messages.
 
-    First message ``{"type": "hello", ...}``; then ``{"type": "plan", "request", "response",
-    "detail", "at", "source", "cached", "id", ...}`` per plan and ``{"type": "heartbeat"}`` when
-    the feed is quiet. Anything the client sends is ignored.
+    First message ``{"type": "hello", "history": n, ...}``; then the ``n`` most recent plans
+    (oldest first, so that a page opened late is not blank), then ``{"type": "plan", "request",
+    "response", "detail", "at", "source", "cached", "id", ...}`` per plan as they are made, and
+    ``{"type": "heartbeat"}`` when the feed is quiet (broadcast/messages.py has every shape).
+    Anything the client sends is ignored.
     """
-    refused = origin_refusal(websocket.headers.get("origin"), websocket.headers.get("host"), _allowed_origins(websocket))
+    refused = origin_refusal(
+        websocket.headers.get("origin"), websocket.headers.get("host"), list(settings.cors_origin_list())
+    )
     if refused is not None:
         log.warning("ws_refused", reason=refused)
         await _deny(websocket, refused)
         return
-    broadcaster = websocket.app.state.services.broadcaster
     await websocket.accept()
-    if not hasattr(broadcaster, "subscribe"):  # a broadcaster without a live feed (no-op backend)
-        await websocket.close(code=1011, reason="this service has no live feed configured")
-        return
     try:
-        subscription: Subscription = broadcaster.subscribe()
+        subscription = broadcaster.subscribe()
+    except NoLiveFeed as exc:
+        await websocket.close(code=1011, reason=str(exc))
+        return
     except TooManyClients as exc:
         log.warning("ws_refused", reason=str(exc))
         await websocket.close(code=CLOSE_TRY_AGAIN_LATER, reason="too many live clients, try again later")
         return
-    heartbeat_s = float(getattr(broadcaster, "heartbeat_s", 15.0))
+    heartbeat_s = broadcaster.heartbeat_s
     client = f"{websocket.client.host}:{websocket.client.port}" if websocket.client else "?"
     log.info("ws_connected", client=client, subscription=subscription.id)
     try:
-        await websocket.send_text(
-            encode(
-                {
-                    "type": "hello",
-                    "at": utc_now_iso(),
-                    "backend": getattr(broadcaster, "backend", "?"),
-                    "heartbeat_s": heartbeat_s,
-                    "queue_size": subscription.maxsize,
-                }
-            )
+        hello = hello_message(
+            backend=broadcaster.backend,
+            heartbeat_s=heartbeat_s,
+            queue_size=subscription.maxsize,
+            history=subscription.replayed,
         )
+        await websocket.send_text(encode(hello))
         # anyio's task group rather than bare asyncio tasks: it nests in the server's own cancel
         # scopes, so a shutdown (or a test client leaving) cancels both halves cleanly.
         async with anyio.create_task_group() as group:
@@ -113,10 +112,6 @@ async def plans_feed(websocket: WebSocket) -> None:
             delivered=subscription.delivered,
             dropped=subscription.dropped,
         )
-
-
-def _allowed_origins(websocket: WebSocket) -> list[str]:
-    return list(websocket.app.state.settings.cors_origin_list())
 
 
 def origin_refusal(origin: str | None, host: str | None, allowed: list[str]) -> str | None:
@@ -156,13 +151,11 @@ async def _deny(websocket: WebSocket, reason: str) -> None:
 
 async def _send_feed(websocket: WebSocket, subscription: Subscription, heartbeat_s: float) -> None:
     """Drain the client's mailbox into the socket; a heartbeat whenever it has been quiet for a while."""
-    heartbeat = {"type": "heartbeat"}
     try:
         while True:
             text = await subscription.next(timeout=heartbeat_s)
             if text is None:
-                heartbeat["at"] = utc_now_iso()
-                text = json.dumps(heartbeat)
+                text = encode(heartbeat_message())
             await websocket.send_text(text)
     except (WebSocketDisconnect, RuntimeError, OSError):
         return  # the client is gone; the route's finally cleans up

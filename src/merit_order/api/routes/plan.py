@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from importlib import metadata
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -12,6 +11,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.types import Scope
 
+from merit_order.api.deps import ServicesDep
 from merit_order.api.middleware import set_plant_count
 from merit_order.api.openapi import plan_request_body
 from merit_order.api.responses import FastJSONResponse
@@ -19,16 +19,10 @@ from merit_order.api.schemas import ErrorBody, Health, PlanDetail, PlanItem, Pla
 from merit_order.planning import plan_request
 from merit_order.services import DOWN_STATUSES, Services
 from merit_order.settings import Settings
-from merit_order.validation import PayloadError, decode_json, parse_request, summarise, translate_errors
+from merit_order.validation import Limits, PayloadError, decode_json, parse_request, summarise, translate_errors
+from merit_order.version import package_version
 
 router = APIRouter()
-
-
-def package_version() -> str:
-    try:
-        return metadata.version("merit-order")
-    except metadata.PackageNotFoundError:  # a source tree that is not installed
-        return "0+unknown"
 
 
 class PlanQuery(BaseModel):
@@ -66,18 +60,20 @@ async def answer_plan(scope: Scope, body: bytes) -> Response:
     The body is parsed here rather than by FastAPI so that the limits are checked before any
     validation work and every error can name the plant by the name in the raw body.
     """
-    state = scope["app"].state
+    state = scope["app"].state  # no dependency injection on this path (see api/direct.py): typed by hand
     settings: Settings = state.settings
+    limits: Limits = state.limits
+    services: Services = state.services
     query = plan_query(scope.get("query_string", b""))
 
     payload = decode_json(body)
     plants = payload.get("powerplants") if isinstance(payload, dict) else None
     if isinstance(plants, list):
         set_plant_count(scope, len(plants))
-    plan_req = parse_request(payload, state.limits)
+    plan_req = parse_request(payload, limits)
 
     curtail = settings.wind_curtailment if query.wind_curtailment is None else query.wind_curtailment
-    answer = await plan_request(state.services, settings, plan_req, wind_curtailment=curtail)
+    answer = await plan_request(services, settings, plan_req, wind_curtailment=curtail)
     body: Any = answer.document() if query.detail else answer.challenge_list()
     return FastJSONResponse(body, headers={"X-Cache": "hit" if answer.cache_hit else "miss"})
 
@@ -137,9 +133,8 @@ def add_plan_route(router: APIRouter) -> APIRoute:
 
 
 @router.get("/_healthcheck", tags=["ops"], summary="Liveness and the state of each backend", response_model=Health)
-async def healthcheck(request: Request) -> Health:
+async def healthcheck(services: ServicesDep) -> Health:
     """Always 200 while the process serves; `degraded` when a backend reports itself down."""
-    services: Services = request.app.state.services
     backends = await services.health()
     down = any(str(report.get("status", "")).lower() in DOWN_STATUSES for report in backends.values())
     return Health(status="degraded" if down else "ok", version=package_version(), backends=backends)
