@@ -71,7 +71,7 @@ INVALID = [
     (("load",), None, "load", None, ["null"]),
     (("load",), _DELETE, "load", None, ["missing"]),
     (("load",), 480.05, "load", None, ["multiple of 0.1"]),
-    (("powerplants",), [], "powerplants", None, ["at least 1"]),
+    (("powerplants",), [], "load", None, ["no production plan meets a load of 910.0 MW"]),  # an empty fleet is valid; 910 MW is not
     (("powerplants",), {"a": 1}, "powerplants", None, []),
     (("powerplants",), [17], "powerplants[0]", None, []),
 ]

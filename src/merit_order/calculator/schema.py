@@ -99,7 +99,7 @@ class ProductionPlanRequest(BaseModel):
 
     load: Megawatts = Field(description="MW to produce during the hour; a multiple of 0.1 MW.")
     fuels: Fuels
-    powerplants: Annotated[list[PowerPlant], Field(min_length=1)]
+    powerplants: list[PowerPlant]  # empty is valid: load 0 is met by producing nothing (issue 13)
 
     @field_validator("load")
     @classmethod
