@@ -1,9 +1,11 @@
 """Read a pglib-uc instance (the JSON of power-grid-lib/pglib-uc) into a `Problem`.
 
-pglib-uc files are hourly; `period_hours` lets the same file stand for another period length
-(ramp limits per period scale with it, minimum up/down times and start-up lags are converted
-to whole periods, rounded up, and costs per hour become costs per period). Only the first
-`periods` periods are kept when asked, which is how the 336-period fleets are cut to a day.
+Validation is `pglib_schema`'s job (what a valid file holds, and where it is wrong); this
+module only converts a valid instance. pglib-uc files are hourly; `period_hours` lets the
+same file stand for another period length (ramp limits per period scale with it, minimum
+up/down times and start-up lags are converted to whole periods, rounded up, and costs per
+hour become costs per period). Only the first `periods` periods are kept when asked, which
+is how the 336-period fleets are cut to a day.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from . import pglib_schema as schema
 from .errors import ScheduleInputError
 from .model import Problem, RenewableUnit, StartupCategory, ThermalUnit
 
@@ -23,66 +26,90 @@ def _periods_of(hours: float, period_hours: float) -> int:
     return int(math.ceil(hours / period_hours - 1e-9))
 
 
-def _series(values: Any, count: int, what: str) -> np.ndarray:
-    array = np.asarray(values, dtype=float)
-    if array.ndim != 1 or array.shape[0] < count:
-        raise ScheduleInputError(f"{what}: expected at least {count} values, got {array.shape[0] if array.ndim == 1 else 'a non-list'}")
-    return array[:count].copy()
+def thermal_from_generator(name: str, g: schema.ThermalGenerator, period_hours: float = 1.0) -> ThermalUnit:
+    """One validated pglib-uc thermal generator, converted to periods."""
+    curve = g.piecewise_production
+    return ThermalUnit(
+        name=name,
+        pmin=g.power_output_minimum,
+        pmax=g.power_output_maximum,
+        curve_mw=tuple(point.mw for point in curve),
+        curve_cost=tuple(point.cost * period_hours for point in curve),
+        startup=tuple(
+            StartupCategory(lag=_periods_of(cat.lag, period_hours), cost=cat.cost) for cat in g.startup or []
+        ),
+        min_up=max(1, _periods_of(g.time_up_minimum, period_hours)),
+        min_down=max(1, _periods_of(g.time_down_minimum, period_hours)),
+        ramp_up=g.ramp_up_limit * period_hours,
+        ramp_down=g.ramp_down_limit * period_hours,
+        startup_limit=g.ramp_startup_limit,
+        shutdown_limit=g.ramp_shutdown_limit,
+        must_run=g.must_run,
+        on_t0=g.unit_on_t0,
+        time_up_t0=_periods_of(g.time_up_t0, period_hours),
+        time_down_t0=_periods_of(g.time_down_t0, period_hours),
+        p_t0=g.power_output_t0,
+    )
 
 
-def thermal_from_pglib(name: str, g: Mapping[str, Any], period_hours: float = 1.0) -> ThermalUnit:
-    """One pglib-uc thermal generator, converted to periods."""
-    try:
-        curve = sorted(g["piecewise_production"], key=lambda point: float(point["mw"]))
-        startup = sorted(g.get("startup") or [], key=lambda cat: float(cat["lag"]))
-        hours_up_t0 = float(g.get("time_up_t0", 0))
-        hours_down_t0 = float(g.get("time_down_t0", 0))
-        return ThermalUnit(
-            name=name,
-            pmin=float(g["power_output_minimum"]),
-            pmax=float(g["power_output_maximum"]),
-            curve_mw=tuple(float(point["mw"]) for point in curve),
-            curve_cost=tuple(float(point["cost"]) * period_hours for point in curve),
-            startup=tuple(
-                StartupCategory(lag=_periods_of(float(cat["lag"]), period_hours), cost=float(cat["cost"]))
-                for cat in startup
-            ),
-            min_up=max(1, _periods_of(float(g.get("time_up_minimum", 1)), period_hours)),
-            min_down=max(1, _periods_of(float(g.get("time_down_minimum", 1)), period_hours)),
-            ramp_up=float(g.get("ramp_up_limit", math.inf)) * period_hours,
-            ramp_down=float(g.get("ramp_down_limit", math.inf)) * period_hours,
-            startup_limit=float(g.get("ramp_startup_limit", math.inf)),
-            shutdown_limit=float(g.get("ramp_shutdown_limit", math.inf)),
-            must_run=bool(g.get("must_run", 0)),
-            on_t0=bool(g.get("unit_on_t0", 0)),
-            time_up_t0=_periods_of(hours_up_t0, period_hours),
-            time_down_t0=_periods_of(hours_down_t0, period_hours),
-            p_t0=float(g.get("power_output_t0", 0.0)),
+def _check_limits(doc: Any, count: int | None, max_units: int | None, max_periods: int | None) -> None:
+    """The caller's size limits, checked on the raw document before any costly validation."""
+    if not isinstance(doc, Mapping):
+        return
+    thermal = doc.get("thermal_generators")
+    renewable = doc.get("renewable_generators")
+    n_thermal = len(thermal) if isinstance(thermal, Mapping) else 0
+    n_renewable = len(renewable) if isinstance(renewable, Mapping) else 0
+    if max_units is not None and n_thermal + n_renewable > max_units:
+        field = "thermal_generators" if n_thermal > max_units else "renewable_generators"
+        raise ScheduleInputError.at(
+            field,
+            f"{n_thermal + n_renewable} units ({n_thermal} thermal + {n_renewable} renewable); "
+            f"this service takes at most {max_units}",
         )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ScheduleInputError(f"thermal generator {name!r}: {exc}") from exc
-
-
-def problem_from_pglib(doc: Mapping[str, Any], periods: int | None = None, period_hours: float = 1.0) -> Problem:
-    """The whole instance; `periods` keeps only the first N periods."""
-    try:
-        total = int(doc["time_periods"])
-        count = total if periods is None else int(periods)
-        if not 1 <= count <= total:
-            raise ScheduleInputError(f"periods: {count} asked, the instance has {total}")
-        demand = _series(doc["demand"], count, "demand")
-        reserve = _series(doc["reserves"], count, "reserves") if doc.get("reserves") is not None else np.zeros(count)
-        thermal = tuple(
-            thermal_from_pglib(name, g, period_hours) for name, g in doc["thermal_generators"].items()
+    total = doc.get("time_periods")
+    asked = count if count is not None else (total if type(total) is int else None)
+    if max_periods is not None and asked is not None and asked > max_periods:
+        raise ScheduleInputError.at(
+            "time_periods", f"{asked} periods asked; this service takes at most {max_periods}"
         )
-        renewable = tuple(
+
+
+def problem_from_pglib(
+    doc: Any,
+    periods: int | None = None,
+    period_hours: float = 1.0,
+    *,
+    max_units: int | None = None,
+    max_periods: int | None = None,
+) -> Problem:
+    """The whole instance; `periods` keeps only the first N periods.
+
+    ScheduleInputError lists every problem found (`errors`), each with its field, unit and
+    period; `max_units` / `max_periods` are the caller's limits (None: no limit).
+    """
+    _check_limits(doc, periods, max_units, max_periods)
+    instance, problems = schema.validate(doc)
+    if instance is None:
+        raise ScheduleInputError(problems)
+    total = instance.time_periods
+    count = total if periods is None else periods
+    if not 1 <= count <= total:
+        raise ScheduleInputError.at("time_periods", f"{count} periods asked, the instance has {total}")
+    reserves = instance.reserves
+    return Problem(
+        demand=np.array(instance.demand[:count], dtype=float),
+        reserve=np.array(reserves[:count], dtype=float) if reserves is not None else np.zeros(count),
+        thermal=tuple(
+            thermal_from_generator(name, g, period_hours) for name, g in instance.thermal_generators.items()
+        ),
+        renewable=tuple(
             RenewableUnit(
                 name=name,
-                pmin=_series(w["power_output_minimum"], count, f"renewable {name!r} power_output_minimum"),
-                pmax=_series(w["power_output_maximum"], count, f"renewable {name!r} power_output_maximum"),
+                pmin=np.array(w.power_output_minimum[:count], dtype=float),
+                pmax=np.array(w.power_output_maximum[:count], dtype=float),
             )
-            for name, w in (doc.get("renewable_generators") or {}).items()
-        )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ScheduleInputError(f"not a pglib-uc instance: {exc}") from exc
-    return Problem(demand=demand, reserve=reserve, thermal=thermal, renewable=renewable, period_hours=period_hours)
+            for name, w in (instance.renewable_generators or {}).items()
+        ),
+        period_hours=period_hours,
+    )
