@@ -1,5 +1,9 @@
 """Either input format, told apart by its shape: pglib-uc has `thermal_generators`, the
-desk format has `powerplants` and `periods`."""
+desk format has `powerplants` and `periods`.
+
+Every refusal is a ScheduleInputError whose `errors` name the field, the unit and the period
+(see errors.py): the HTTP route turns them into its 422 as they are.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +28,15 @@ def input_format(doc: Any) -> str:
     )
 
 
-def read_problem(doc: Any, periods: int | None = None) -> Problem:
-    """The instance in either format, cut to its first `periods` periods when asked."""
+def read_problem(
+    doc: Any, periods: int | None = None, *, max_units: int | None = None, max_periods: int | None = None
+) -> Problem:
+    """The instance in either format, cut to its first `periods` periods when asked.
+
+    `max_units` / `max_periods` are the caller's limits (the route passes its settings; None:
+    no limit). Periods count as solved, i.e. after the cut; units count every unit of the
+    document (pglib: thermal + renewable; desk: every plant).
+    """
     if input_format(doc) == "pglib-uc":
-        return problem_from_pglib(doc, periods)
-    return read_desk(doc, periods)
+        return problem_from_pglib(doc, periods, max_units=max_units, max_periods=max_periods)
+    return read_desk(doc, periods, max_units=max_units, max_periods=max_periods)

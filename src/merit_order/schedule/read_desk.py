@@ -28,14 +28,24 @@ from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..calculator.costs import CostModel
 from ..calculator.schema import FiniteNonNegative, Fuels, Megawatts, PlantType, PowerPlant, as_sent
-from .errors import ScheduleInputError
+from .errors import InputProblem, ScheduleInputError, field_path, input_problem
 from .model import Problem, RenewableUnit, StartupCategory, ThermalUnit
 
 Hours = Annotated[float, Field(ge=0, le=10_000, allow_inf_nan=False, strict=True)]
 RampMWh = Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)]
+
+#: The error type of a cross-field check that knows which field is wrong: its context's
+#: "loc" is appended to the validator's own location (pydantic would stop at the model).
+_LOCATED = "schedule_input"
+
+
+def _located(loc: tuple[str | int, ...], message: str) -> PydanticCustomError:
+    """A validator's error that points at the field to fix, not at the whole model."""
+    return PydanticCustomError(_LOCATED, "{message}", {"message": message, "loc": loc})
 
 
 class InitialState(BaseModel):
@@ -62,13 +72,24 @@ class SchedulePlant(PowerPlant):
     initial: InitialState | None = None
 
     @model_validator(mode="after")
+    def _pmin_not_above_pmax(self) -> "SchedulePlant":
+        # Replaces PowerPlant's check of the same name so that the error points at pmin.
+        if self.pmin > self.pmax:
+            raise _located(
+                ("pmin",),
+                f"powerplant {self.name!r}: pmin ({as_sent(self.pmin)} MW) is greater than pmax ({as_sent(self.pmax)} MW)",
+            )
+        return self
+
+    @model_validator(mode="after")
     def _initial_output_in_range(self) -> "SchedulePlant":
         init = self.initial
         if init is not None and init.on and init.p is not None and self.type is not PlantType.windturbine:
             if not self.pmin - 1e-9 <= init.p <= self.pmax + 1e-9:
-                raise ValueError(
+                raise _located(
+                    ("initial", "p"),
                     f"powerplant {self.name!r}: initial.p ({as_sent(init.p)} MW) is outside "
-                    f"pmin..pmax ({as_sent(self.pmin)}..{as_sent(self.pmax)} MW)"
+                    f"pmin..pmax ({as_sent(self.pmin)}..{as_sent(self.pmax)} MW)",
                 )
         return self
 
@@ -95,13 +116,17 @@ class ScheduleRequest(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "ScheduleRequest":
-        names = [plant.name for plant in self.powerplants]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"powerplants: duplicate names {duplicates}; each plant needs its own name")
+        seen: set[str] = set()
+        for index, plant in enumerate(self.powerplants):
+            if plant.name in seen:
+                raise _located(
+                    ("powerplants", index, "name"),
+                    f"powerplant name {plant.name!r} appears more than once; each plant needs its own name",
+                )
+            seen.add(plant.name)
         for index, period in enumerate(self.periods):
             if period.fuels is None and self.fuels is None:
-                raise ValueError(f"periods[{index}]: no fuels, and no document-level fuels to fall back on")
+                raise _located(("periods", index, "fuels"), "no fuels, and no document-level fuels to fall back on")
         return self
 
     def fuels_of(self, index: int) -> Fuels:
@@ -146,7 +171,7 @@ def problem_from_desk(request: ScheduleRequest, costs: CostModel | None = None, 
     costs = costs or CostModel()
     count = len(request.periods) if periods is None else periods
     if not 1 <= count <= len(request.periods):
-        raise ScheduleInputError(f"periods: {count} asked, the document has {len(request.periods)}")
+        raise ScheduleInputError.at("periods", f"{count} periods asked, the document has {len(request.periods)}")
     if count < len(request.periods):
         request = request.model_copy(update={"periods": request.periods[:count]})
     thermal = tuple(
@@ -170,18 +195,50 @@ def problem_from_desk(request: ScheduleRequest, costs: CostModel | None = None, 
     )
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line naming the first problem's place (periods[3].load, powerplants[0].pmin ...)."""
-    first = exc.errors()[0]
-    place = ".".join(f"[{part}]" if isinstance(part, int) else str(part) for part in first["loc"]).replace(".[", "[")
-    message = str(first["msg"]).removeprefix("Value error, ")
-    return f"{place}: {message}" if place else message
+def _plant_name(doc: Any, index: int) -> str | None:
+    """The name the user gave powerplants[index], when it can be read."""
+    plants = doc.get("powerplants") if isinstance(doc, dict) else None
+    if isinstance(plants, list) and 0 <= index < len(plants) and isinstance(plants[index], dict):
+        name = plants[index].get("name")
+        if isinstance(name, str):
+            return name
+    return None
 
 
-def read_desk(doc: Any, periods: int | None = None) -> Problem:
-    """Validate a desk document and convert it; ScheduleInputError says what to fix."""
+def problems_of(exc: ValidationError, doc: Any) -> list[InputProblem]:
+    """pydantic's errors located as the desk's user wrote them: unit = the plant's name inside
+    powerplants[i], period = i + 1 inside periods[i]."""
+    problems = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        if error["type"] == _LOCATED:
+            loc += tuple(error["ctx"]["loc"])
+        unit = _plant_name(doc, loc[1]) if len(loc) >= 2 and loc[0] == "powerplants" and isinstance(loc[1], int) else None
+        period = loc[1] + 1 if len(loc) >= 2 and loc[0] == "periods" and isinstance(loc[1], int) else None
+        message = "this field is required" if error["type"] == "missing" else str(error["msg"]).removeprefix("Value error, ")
+        problems.append(input_problem(field_path(loc), message, unit, period))
+    return problems
+
+
+def _check_limits(doc: Any, periods: int | None, max_units: int | None, max_periods: int | None) -> None:
+    """The caller's size limits, checked on the raw document before any costly validation."""
+    if not isinstance(doc, dict):
+        return
+    plants, rows = doc.get("powerplants"), doc.get("periods")
+    if max_units is not None and isinstance(plants, list) and len(plants) > max_units:
+        raise ScheduleInputError.at("powerplants", f"{len(plants)} plants; this service takes at most {max_units}")
+    asked = periods if periods is not None else (len(rows) if isinstance(rows, list) else None)
+    if max_periods is not None and asked is not None and asked > max_periods:
+        raise ScheduleInputError.at("periods", f"{asked} periods asked; this service takes at most {max_periods}")
+
+
+def read_desk(
+    doc: Any, periods: int | None = None, *, max_units: int | None = None, max_periods: int | None = None
+) -> Problem:
+    """Validate a desk document and convert it; ScheduleInputError lists what to fix and where."""
+    _check_limits(doc, periods, max_units, max_periods)
     try:
         request = ScheduleRequest.model_validate(doc)
     except ValidationError as exc:
-        raise ScheduleInputError(describe_validation_error(exc)) from exc
+        raise ScheduleInputError(problems_of(exc, doc)) from exc
     return problem_from_desk(request, periods=periods)
