@@ -109,6 +109,8 @@ async def _deny_websocket(scope: Scope, send: Send) -> None:
 #: the key), and a browser cannot send a header when it opens a page. See api/routes/live.py.
 MONITOR_PAGE_PATHS = frozenset(
     {"/monitor", "/monitor/monitor.js", "/monitor/monitor.css", "/monitor/favicon.svg", "/monitor/example.json"}
+    # the page's ES modules (static/monitor-*.js), imported by monitor.js
+    | {f"/monitor/monitor-{name}.js" for name in ("feed", "chart", "form", "format")}
 )
 
 
