@@ -1,4 +1,4 @@
-"""Shared fixtures. Add yours with small edits; do not rewrite this file."""
+"""Shared fixtures: the shipped examples, settings for an in-process app, and TestClients on it."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import highspy
 import numpy as np
+from uc_milp import quiet_highs
 
 from merit_order.schedule.model import Problem, RenewableUnit, StartupCategory, ThermalUnit
 
@@ -56,7 +57,7 @@ def highs_dispatch(problem: Problem, on: np.ndarray, prices: tuple[np.ndarray, n
     units = problem.thermal
     if not all(_constant_rows_hold(u, on[g]) for g, u in enumerate(units)):
         return RefereeAnswer(feasible=False)
-    h = highspy.Highs()
+    h = quiet_highs()  # no banner (see tests/uc_milp.py)
     h.setOptionValue("output_flag", False)
     # One thread, as every HiGHS referee here: HiGHS's thread pool is process-wide and
     # refuses to run once another instance has started it with a different count.

@@ -30,7 +30,10 @@ Run as a script for measurements, e.g.
 
 from __future__ import annotations
 
+import ctypes
 import math
+import os
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -313,8 +316,35 @@ def build_model(instance: Mapping[str, Any], relax: bool = False) -> _Model:
     return _Model(lp, T, units, renewable, np.arange(demand_first, demand_first + T), np.flatnonzero(integer))
 
 
+def quiet_highs() -> highspy.Highs:
+    """A `highspy.Highs()` that prints nothing. HiGHS prints its banner ("Running HiGHS ...
+    Copyright ...") through C's stdout when the process's first instance is built, before any
+    option (output_flag) can be set. C's buffer is flushed when the process exits, after pytest
+    has stopped capturing, so the lines land at the end of `make test`. The first construction
+    therefore runs with fd 1 on /dev/null, and C's buffer is flushed there before fd 1 is put
+    back. Later instances print nothing by themselves."""
+    global _banner_swallowed
+    if _banner_swallowed:
+        return highspy.Highs()
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            h = highspy.Highs()
+            ctypes.CDLL(None).fflush(None)  # C's stdout buffer, into /dev/null
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    _banner_swallowed = True
+    return h
+
+
+_banner_swallowed = False
+
+
 def _highs(time_limit: float, mip_rel_gap: float, threads: int, presolve: bool) -> highspy.Highs:
-    h = highspy.Highs()
+    h = quiet_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit))
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
