@@ -266,12 +266,9 @@ def real_answer(example: Example) -> tuple[Any, bool]:
 
 # --- what has not landed yet ---------------------------------------------------------------------
 
-#: Documented behaviour whose code is still being written (issue 13): strict, so that the mark must
-#: go as soon as the code lands.
-PENDING: dict[str, str] = {
-    "bare array": "issue 13: a bare JSON array posted to /productionplan/jobs is a batch (being written)",
-    "nearest_loads": "issue 13: a job's infeasible period says nearest_loads {below, above} (being written)",
-}
+#: Documented behaviour whose code is still being written, by kind ("bare array", "nearest_loads"):
+#: marked xfail(strict=True), so that the mark must go as soon as the code lands. Empty: all landed.
+PENDING: dict[str, str] = {}
 
 
 def pending_reason(example: Example) -> str | None:
@@ -361,7 +358,7 @@ def normalise(path: str) -> str:
 
 
 def test_the_readme_routes_table_lists_every_route_and_only_real_ones() -> None:
-    from merit_order.metrics import flat_routes
+    from merit_order.api.metrics import flat_routes
 
     text = (REPO / "README.md").read_text(encoding="utf-8")
     table = text.split("## Routes", 1)[1].split("\n## ", 1)[0]
