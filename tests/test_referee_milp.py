@@ -58,13 +58,13 @@ def _check_nearest(case: Case, error: InfeasibleLoad) -> None:
         assert not feasible(above - 1), f"{(above - 1) / 10} MW is feasible, closer than {error.above_mw}"
 
 
-def check_against_milp(case: Case, *, nearest: bool) -> str:
-    """Judge one case; returns 'feasible' or 'infeasible' for the tally."""
+def check_against_milp(case: Case, *, nearest: bool, method: str = "auto") -> str:
+    """Judge one case (solved by the route `method` forces); returns 'feasible' or 'infeasible' for the tally."""
     request = ProductionPlanRequest.model_validate(case.payload)
     cost_model = CostModel(gas_co2_t_per_mwh=case.gas_co2, kerosine_co2_t_per_mwh=case.kerosine_co2)
     referee = milp_plan(case.payload, **case.options())
     try:
-        plan = compute_plan(request, cost_model=cost_model, wind_curtailment=case.wind_curtailment)
+        plan = compute_plan(request, cost_model=cost_model, wind_curtailment=case.wind_curtailment, method=method)
     except InfeasibleLoad as error:
         assert referee is None, f"we say infeasible, the MILP found {referee}: {_describe(case)}"
         assert error.load_mw == pytest.approx(case.payload["load"])

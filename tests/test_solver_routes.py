@@ -9,41 +9,28 @@ without a bound, once went unseen through 2,250 cases; here each route gets case
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 
-from merit_order.calculator import solver
 from referee_strategies import Case, cases
 from test_referee_milp import _SETTINGS, check_against_milp
 
 
-@contextmanager
-def route(name: str) -> Iterator[None]:
-    """Force one route: every commitment, the DP with the repaired-greedy bound, or without one."""
-    if name == "enumeration":
-        with mock.patch.object(solver, "SMALL_FLEET", 12):
-            yield
-    elif name == "dp-bounded":
-        with mock.patch.object(solver, "SMALL_FLEET", 0):
-            yield
-    else:
-        with mock.patch.object(solver, "SMALL_FLEET", 0), mock.patch.object(solver, "_repaired_greedy", lambda *_: None):
-            yield
+#: The forced routes (solver.METHODS): every commitment, the unit-by-unit DP with the
+#: repaired-greedy bound or without one, and the DP over groups of identical units (with and
+#: without). A forced route skips the merit-order shortcut, so it answers every case itself.
+ROUTES = ["enumeration", "exact-dp", "exact-dp-unbounded", "groups", "groups-unbounded"]
 
 
-@pytest.mark.parametrize("name", ["enumeration", "dp-bounded", "dp-unbounded"])
+@pytest.mark.parametrize("name", ROUTES)
 def test_route_against_milp(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     tally: Counter[str] = Counter()
 
     @settings(max_examples=250, **_SETTINGS)
     @given(case=cases(1, 12))
     def judge(case: Case) -> None:
-        with route(name):
-            tally[check_against_milp(case, nearest=False)] += 1
+        tally[check_against_milp(case, nearest=False, method=name)] += 1
 
     judge()
     with capsys.disabled():
@@ -64,7 +51,7 @@ def test_unbounded_route_finds_the_wind_off_optimum() -> None:
             {"name": "tj8", "type": "turbojet", "efficiency": 0.3, "pmin": 2.0, "pmax": 3.0},
         ],
     }
-    assert check_against_milp(Case(payload, 0.3, 0.0, False), nearest=False) == "feasible"
+    assert check_against_milp(Case(payload, 0.3, 0.0, False), nearest=False, method="exact-dp-unbounded") == "feasible"
 
 
 @settings(max_examples=1500, **_SETTINGS)
@@ -77,11 +64,11 @@ def test_routes_agree_with_each_other(case: Case) -> None:
     request = ProductionPlanRequest.model_validate(case.payload)
     cost_model = CostModel(gas_co2_t_per_mwh=case.gas_co2, kerosine_co2_t_per_mwh=case.kerosine_co2)
     answers = {}
-    for name in ("enumeration", "dp-bounded", "dp-unbounded"):
-        with route(name):
-            try:
-                answers[name] = compute_plan(request, cost_model=cost_model, wind_curtailment=case.wind_curtailment).as_challenge_list()
-            except InfeasibleLoad as error:
-                answers[name] = ("infeasible", error.below_mw, error.above_mw)
-    assert answers["dp-bounded"] == answers["enumeration"], case.payload
-    assert answers["dp-unbounded"] == answers["enumeration"], case.payload
+    for name in ROUTES:
+        try:
+            plan = compute_plan(request, cost_model=cost_model, wind_curtailment=case.wind_curtailment, method=name)
+            answers[name] = plan.as_challenge_list()
+        except InfeasibleLoad as error:
+            answers[name] = ("infeasible", error.below_mw, error.above_mw)
+    for name in ROUTES[1:]:
+        assert answers[name] == answers["enumeration"], (name, case.payload)

@@ -13,12 +13,13 @@ from .errors import InfeasibleLoad, ProblemTooLarge, SolveCancelled
 from .fleet import Unit, build_units
 from .plan import Plan, PlanEntry
 from .schema import Fuels, PlantType, PowerPlant, ProductionPlanRequest
-from .solver import SMALL_FLEET, Solve, prepare, solve_units
+from .solver import METHODS, SMALL_FLEET, Solve, SolveResult, prepare, solve, solve_units
 
 __all__ = [
     "CostModel",
     "Fuels",
     "InfeasibleLoad",
+    "METHODS",
     "Plan",
     "PlanEntry",
     "PlantType",
@@ -28,10 +29,12 @@ __all__ = [
     "ProductionPlanRequest",
     "SolveCancelled",
     "SolveControl",
+    "SolveResult",
     "Unit",
     "build_units",
     "compute_plan",
     "prepare_plan",
+    "solve",
     "solve_units",
     "solves_instantly",
 ]
@@ -50,15 +53,17 @@ def compute_plan(
     request: ProductionPlanRequest,
     cost_model: CostModel = _DEFAULT_COSTS,
     wind_curtailment: bool = False,
+    method: str = "auto",
 ) -> Plan:
     """The cheapest plan for the request (ties: most to the first plants in merit order).
 
     Raises InfeasibleLoad, with the nearest loads that can be met, when none exists, and
     ProblemTooLarge when proving the optimum would exceed the work limit of one request.
+    `method` forces one of the solver's routes (solver.METHODS); "auto" picks the fastest.
     """
     units = build_units(request, cost_model, wind_curtailment)
-    p_tenths = solve_units(units, request.load_tenths)
-    return Plan.from_units(request.load_tenths, units, p_tenths)
+    result = solve(units, request.load_tenths, method=method)
+    return Plan.from_units(request.load_tenths, units, result.plan)
 
 
 class PreparedPlan:

@@ -1,41 +1,19 @@
 """The exact solver: the cheapest plan on the 0.1 MW grid, ties broken lexicographically.
 
-The problem is a semi-continuous knapsack: every unit is off or on in [lo, hi] tenths,
-costs are linear, the total must equal the load. Three stages, each exact:
+How it works and why it is exact is written once, in docs/algorithm.md: the merit-order
+relaxation, the enumeration of small fleets, the pruned dynamic program over blocks of
+identical units and the tie walk that reads the plan back, and the work limit.
 
-1. **The merit-order relaxation.** Drop Pmin and all-or-nothing (each unit becomes
-   continuous in [0, hi]); filling the load cheapest-first is then optimal. If that fill
-   happens to obey every rule it is the answer: it is optimal for a larger set of plans,
-   and it is the lexicographically greatest plan of all. Most real hours stop here.
-2. **An upper bound.** A repaired greedy (switch a unit on at Pmin and take the excess
-   back from cheaper units already running) gives a feasible plan whose cost U bounds
-   the optimum from above.
-3. **A pruned dynamic program** over (unit k in merit order, tenths y left for units
-   k..n-1), run from the last unit back to the first so that the plan can then be read
-   forwards, giving each unit in merit order the most it can while staying optimal (the
-   tie rule). A state can only lie on an optimal path if the relaxation of the units before
-   k producing load - y, plus that of the units from k on producing y, costs at most U;
-   both relaxations are merit-order fills, so the admissible y form one interval per k
-   (a convex function below a level), found for all k at once by bisection. Only those
-   intervals are computed, which keeps time and memory near the path of the greedy fill.
-   Within an interval, a unit's step "on anywhere in [lo, hi]" is a sliding-window minimum
-   (costs are linear in p), computed in O(interval + width) with the van Herk/Gil-Werman
-   block trick.
-
-When no upper bound is known the interval level is widened geometrically until a plan is
-found; infeasibility is settled beforehand by the reachable-set bitset of feasibility.py.
-
-A solve comes in two halves (`prepare`, then `Solve.run`) because a server must know what a
-solve will cost before it spends anything on it: stages 1 and 2 and the size of stage 3's
-table (its admissible intervals) take about a millisecond for 300 plants, while the table itself
-can take seconds and hundreds of MB. `prepare` does the cheap half and reports `cells`;
-`run` builds the table, checking a SolveControl once per column so that it can be stopped.
-`solve_units` does both at once, as before.
+A solve comes in two halves (`prepare`, then `Solve.run`/`Solve.finish`) because a server
+must know what a solve will cost before it spends anything on it: `prepare` does the cheap
+half and reports `cells`; `run` builds the table, checking a SolveControl once per column so
+that it can be stopped. `solve` and `solve_units` do both at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -43,6 +21,8 @@ from .control import SolveControl
 from .errors import InfeasibleLoad, ProblemTooLarge
 from .feasibility import nearest_feasible
 from .fleet import Unit
+from .groups import Block, group_blocks, group_column, group_share, passes, single_blocks
+from .window import on_range, window_min
 
 #: Costs within this relative distance of each other are ties (DESIGN.md).
 TIE_RTOL = 1e-9
@@ -52,9 +32,6 @@ _PRUNE_RTOL = 1e-7
 
 _INF = float("inf")
 
-#: _window_min accumulates row by row (releasing the GIL) up to this many rows of the block grid.
-_ROWWISE_BLOCKS = 16
-
 #: Up to this many units that can run, trying every on/off commitment in pure Python beats
 #: the fixed cost of the array program (a few hundred microseconds of numpy calls).
 SMALL_FLEET = 8
@@ -63,6 +40,33 @@ SMALL_FLEET = 8
 #: ~240 MB and about a second of work. Realistic 300-plant fleets use well under 1 %.
 MAX_TABLE_CELLS = 30_000_000
 
+#: method= values that force a route (tests, benchmarks); "auto" picks the fastest exact one.
+#: "exact-dp" is the dynamic program unit by unit, "groups" the one over blocks of identical
+#: units; the "-unbounded" variants skip the repaired greedy's bound (its rare fallback).
+METHODS = ("auto", "enumeration", "exact-dp", "exact-dp-unbounded", "groups", "groups-unbounded")
+#: Most units a forced enumeration accepts (2**n commitments).
+MAX_ENUMERATION = 16
+
+
+class SolveResult(NamedTuple):
+    """A solved request: the plan, the route that proved it and the work it took.
+
+    `method` is "instant" (no load, or the merit-order fill obeys every rule), "enumeration",
+    "exact-dp" or "groups"; `cells` counts the table cells built over every pass (0 without a
+    table), in the unit of the work limit and of the server's admission budget.
+    """
+
+    plan: list[int]
+    method: str
+    cells: int
+
+
+def solve(
+    units: Sequence[Unit], load: int, *, method: str = "auto", control: SolveControl | None = None
+) -> SolveResult:
+    """prepare() and finish() at once: the plan (same order as `units`, in merit order) and how it was found."""
+    return prepare(units, load, method=method).finish(control)
+
 
 def solve_units(units: Sequence[Unit], load: int, control: SolveControl | None = None) -> list[int]:
     """Tenths of a MW for each unit (same order as `units`, which must be in merit order).
@@ -70,7 +74,7 @@ def solve_units(units: Sequence[Unit], load: int, control: SolveControl | None =
     Raises InfeasibleLoad when no plan produces exactly `load` tenths, ProblemTooLarge over
     the work limit, SolveCancelled when `control` says stop.
     """
-    return prepare(units, load).run(control)
+    return solve(units, load, control=control).plan
 
 
 class Solve:
@@ -82,7 +86,7 @@ class Solve:
     pass's size (each later pass is announced through SolveControl.admit).
     """
 
-    __slots__ = ("_exact", "_fleet", "_live", "_load", "_over_capacity", "_plan", "_units", "cells")
+    __slots__ = ("_exact", "_fleet", "_live", "_load", "_method", "_over_capacity", "_plan", "_units", "cells")
 
     def __init__(self, units: Sequence[Unit], load: int, live: list[int], fleet: list[Unit]) -> None:
         self._units = units
@@ -92,6 +96,7 @@ class Solve:
         self._plan: list[int] | None = None  # the live units' plan, once known
         self._exact: _Exact | None = None
         self._over_capacity = False
+        self._method = "instant"
         self.cells = 0
 
     @property
@@ -102,27 +107,38 @@ class Solve:
 
     def run(self, control: SolveControl | None = None) -> list[int]:
         """Tenths of a MW for each unit, in the order of the units given to prepare()."""
+        return self.finish(control).plan
+
+    def finish(self, control: SolveControl | None = None) -> SolveResult:
+        """The plan, the route that proved it and the cells it built."""
         fleet, load = self._fleet, self._load
         if self._over_capacity:
             below, _ = nearest_feasible(self._units, load)
             raise InfeasibleLoad(load / 10, _mw(below), None)
-        plan = self._plan
+        plan, cells = self._plan, 0
         if plan is None:
-            plan = _enumerate(fleet, load) if self._exact is None else _run_exact(fleet, load, self._exact, control)
+            if self._exact is None:
+                plan = _enumerate(fleet, load)
+            else:
+                plan, cells = _run_exact(fleet, load, self._exact, control)
         p_all = [0] * len(self._units)
         for i, p in zip(self._live, plan, strict=True):
             p_all[i] = p
-        return p_all
+        return SolveResult(p_all, self._method, cells)
 
 
-def prepare(units: Sequence[Unit], load: int) -> Solve:
+def prepare(units: Sequence[Unit], load: int, method: str = "auto") -> Solve:
     """Stages 1 and 2 and the size of stage 3 (see Solve); raises ProblemTooLarge up front.
 
     Never builds a table nor the reachable-set bitset (both are run()'s): what it does is
     linear in the fleet plus a bisection over it, so that a server can do it on its event loop.
+    A forced `method` (see METHODS) skips the merit-order shortcut, so that the route it
+    names is the one that answers.
     """
     if load < 0:
         raise ValueError("load must be >= 0")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; one of {', '.join(METHODS)}")
     live = [i for i, u in enumerate(units) if u.hi > 0]  # units that cannot run stay at 0
     fleet = [units[i] for i in live]
     solve = Solve(units, load, live, fleet)
@@ -133,12 +149,21 @@ def prepare(units: Sequence[Unit], load: int) -> Solve:
     if load > capacity:
         solve._over_capacity = True
         return solve
-    plan = _relaxation_fill(fleet, load)
-    if _obeys_rules(fleet, plan):
-        solve._plan = plan
-    elif len(fleet) > SMALL_FLEET:
-        solve._exact = _prepare_exact(fleet, load)
-        solve.cells = solve._exact.cells
+    if method == "auto":
+        plan = _relaxation_fill(fleet, load)
+        if _obeys_rules(fleet, plan):
+            solve._plan = plan
+            return solve
+        method = "enumeration" if len(fleet) <= SMALL_FLEET else "groups"
+    if method == "enumeration":
+        if len(fleet) > MAX_ENUMERATION:
+            raise ValueError(f"enumeration is for at most {MAX_ENUMERATION} units that can run, not {len(fleet)}")
+        solve._method = "enumeration"
+        return solve
+    blocks = single_blocks(fleet) if method.startswith("exact-dp") else group_blocks(fleet)
+    solve._method = "groups" if len(blocks) < len(fleet) else "exact-dp"
+    solve._exact = _prepare_exact(fleet, load, blocks, bound=not method.endswith("-unbounded"))
+    solve.cells = solve._exact.cells
     return solve
 
 
@@ -248,11 +273,14 @@ def _enumerate(fleet: Sequence[Unit], load: int) -> list[int]:
 
 
 class _Exact:
-    """Stage 3 before its table: the merit-order fill's cumulative figures and the first pass's windows."""
+    """Stage 3 before its table: the blocks, the merit-order fill's cumulative figures and the first pass's windows."""
 
-    __slots__ = ("bounded", "cells", "cum_cap", "cum_cost", "relaxed", "room", "start", "width")
+    __slots__ = ("blocks", "bounded", "cells", "cum_cap", "cum_cost", "relaxed", "room", "start", "width")
 
-    def __init__(self, cum_cap: np.ndarray, cum_cost: np.ndarray, relaxed: float, room: float, bounded: bool) -> None:
+    def __init__(
+        self, blocks: list[Block], cum_cap: np.ndarray, cum_cost: np.ndarray, relaxed: float, room: float, bounded: bool
+    ) -> None:
+        self.blocks = blocks
         self.cum_cap = cum_cap
         self.cum_cost = cum_cost
         self.relaxed = relaxed
@@ -262,8 +290,18 @@ class _Exact:
         self.width = np.empty(0, dtype=np.int64)
         self.cells = 0
 
+    def windows(self, load: int, room: float) -> tuple[np.ndarray, np.ndarray]:
+        """The admissible window of each block boundary (the start of each block, then the end)."""
+        start, width = _windows(load, self.cum_cap, self.cum_cost, room)
+        at = [b.first for b in self.blocks] + [len(start) - 1]
+        return start[at], width[at]
 
-def _prepare_exact(fleet: Sequence[Unit], load: int) -> _Exact:
+    def cells_of(self, start: np.ndarray, width: np.ndarray) -> int:
+        """The work of the tables over these windows, in cells (see _cells)."""
+        return _cells(self.blocks, start, width)
+
+
+def _prepare_exact(fleet: Sequence[Unit], load: int, blocks: list[Block], bound: bool = True) -> _Exact:
     """The bound of stage 2 and the admissible windows it gives; ProblemTooLarge if over the limit.
 
     Without a bound (the greedy found no plan) the limit is left to run(): the request may
@@ -274,23 +312,24 @@ def _prepare_exact(fleet: Sequence[Unit], load: int) -> _Exact:
     cum_cap = np.concatenate(([0], np.cumsum(hi)))
     cum_cost = np.concatenate(([0.0], np.cumsum(cost * hi)))
     relaxed = float(np.interp(load, cum_cap, cum_cost))
-    guess = _repaired_greedy(fleet, load)
+    guess = _repaired_greedy(fleet, load) if bound else None
     if guess is not None:
-        prep = _Exact(cum_cap, cum_cost, relaxed, _room(_cost(fleet, guess), relaxed), bounded=True)
+        prep = _Exact(blocks, cum_cap, cum_cost, relaxed, _room(_cost(fleet, guess), relaxed), bounded=True)
     else:
-        prep = _Exact(cum_cap, cum_cost, relaxed, max(1.0, abs(relaxed)) * 1e-3, bounded=False)
-    prep.start, prep.width = _windows(load, cum_cap, cum_cost, prep.room)
-    prep.cells = _cells(prep.width)
+        prep = _Exact(blocks, cum_cap, cum_cost, relaxed, max(1.0, abs(relaxed)) * 1e-3, bounded=False)
+    prep.start, prep.width = prep.windows(load, prep.room)
+    prep.cells = prep.cells_of(prep.start, prep.width)
     if prep.bounded and prep.cells > MAX_TABLE_CELLS:
         raise ProblemTooLarge(prep.cells, MAX_TABLE_CELLS)
     return prep
 
 
-def _run_exact(fleet: Sequence[Unit], load: int, prep: _Exact, control: SolveControl | None) -> list[int]:
-    """The pruned dynamic program of stage 3, with the tie rule applied on the way out."""
+def _run_exact(fleet: Sequence[Unit], load: int, prep: _Exact, control: SolveControl | None) -> tuple[list[int], int]:
+    """The pruned dynamic program of stage 3, with the tie rule applied on the way out; the plan and the cells built."""
+    blocks = prep.blocks
     if prep.bounded:
-        tables = _tables(fleet, prep.start, prep.width, control)
-        return _read_plan(fleet, load, tables, control)
+        tables = _tables(fleet, blocks, prep.start, prep.width, control)
+        return _read_plan(fleet, blocks, load, tables, control), prep.cells
 
     below, above = nearest_feasible(fleet, load)
     if below != load:
@@ -300,25 +339,33 @@ def _run_exact(fleet: Sequence[Unit], load: int, prep: _Exact, control: SolveCon
     # (a cheaper plan could hide among the states pruned at that level); otherwise its cost is
     # now a true upper bound, and one more pass at that level is exact. Each pass drops the
     # previous one's tables before building its own, so that two never coexist.
-    cum_cap, cum_cost, relaxed, room = prep.cum_cap, prep.cum_cost, prep.relaxed, prep.room
+    relaxed, room = prep.relaxed, prep.room
     start, width = prep.start, prep.width
+    built = 0
     while True:
-        tables: _Tables | None = _tables(fleet, start, width, control)
+        tables: _Tables | None = _tables(fleet, blocks, start, width, control)
+        built += prep.cells_of(start, width)
         found = float(tables.values[0][0])
         if np.isfinite(found):
             if found > relaxed + room:
                 tables = None
-                start, width = _windows(load, cum_cap, cum_cost, _room(found, relaxed))
-                tables = _tables(fleet, start, width, control)
-            return _read_plan(fleet, load, tables, control)
+                start, width = prep.windows(load, _room(found, relaxed))
+                tables = _tables(fleet, blocks, start, width, control)
+                built += prep.cells_of(start, width)
+            return _read_plan(fleet, blocks, load, tables, control), built
         tables = None
         room = _INF if room > abs(relaxed) * 1e3 + 1e6 else room * 16
-        start, width = _windows(load, cum_cap, cum_cost, room)
+        start, width = prep.windows(load, room)
 
 
-def _cells(width: np.ndarray) -> int:
-    """Cells of the tables over these windows (each window holds width + 1 values)."""
-    return int(width.sum()) + len(width)
+def _cells(blocks: Sequence[Block], start: np.ndarray, width: np.ndarray) -> int:
+    """The work of the tables over these windows: each block boundary holds width + 1 values,
+    and a block's column costs one window per interval its group can produce (groups.passes)."""
+    total = int(width[-1]) + 1
+    for k, block in enumerate(blocks):
+        span = int(width[k]) + 1
+        total += span if block.count == 1 else span * passes(block, int(start[k] + width[k] - start[k + 1]))
+    return total
 
 
 def _room(bound: float, relaxed: float) -> float:
@@ -327,7 +374,7 @@ def _room(bound: float, relaxed: float) -> float:
 
 
 class _Tables:
-    """G_k(y), the least cost for units k..n-1 to produce y, on y in [start[k], start[k] + len)."""
+    """G_b(y), the least cost for blocks b..B-1 to produce y, on y in [start[b], start[b] + len)."""
 
     __slots__ = ("start", "values")
 
@@ -377,15 +424,17 @@ def _windows(load: int, cum_cap: np.ndarray, cum_cost: np.ndarray, room: float) 
     return start, ok
 
 
-def _tables(fleet: Sequence[Unit], start: np.ndarray, width: np.ndarray, control: SolveControl | None) -> _Tables:
-    """Fill G_k backwards from G_n = {0: 0}, only inside each k's admissible window (see _windows).
+def _tables(
+    fleet: Sequence[Unit], blocks: Sequence[Block], start: np.ndarray, width: np.ndarray, control: SolveControl | None
+) -> _Tables:
+    """Fill G_b backwards from G_B = {0: 0}, only inside each boundary's admissible window (see _windows).
 
     `control` is checked once per column: a column is at most a few windows of at most
     MAX_LOAD tenths, tens of milliseconds, so a cancelled solve stops that soon and, the
     columns being local to this frame, its memory goes with it.
     """
-    n = len(fleet)
-    cells = _cells(width)
+    n = len(blocks)
+    cells = _cells(blocks, start, width)
     if cells > MAX_TABLE_CELLS:
         raise ProblemTooLarge(cells, MAX_TABLE_CELLS)
     if control is not None:
@@ -398,7 +447,7 @@ def _tables(fleet: Sequence[Unit], start: np.ndarray, width: np.ndarray, control
     for k in range(n - 1, -1, -1):
         if control is not None:
             control.check()
-        u = fleet[k]
+        block = blocks[k]
         a0, b0, a1, b1 = starts[k], ends[k], starts[k + 1], ends[k + 1]
         nxt = values[k + 1]
         out = np.full(b0 - a0 + 1, _INF)
@@ -406,6 +455,11 @@ def _tables(fleet: Sequence[Unit], start: np.ndarray, width: np.ndarray, control
         lo_, hi_ = max(a0, a1), min(b0, b1)
         if lo_ <= hi_:
             out[lo_ - a0 : hi_ - a0 + 1] = nxt[lo_ - a1 : hi_ - a1 + 1]
+        if block.count > 1:
+            group_column(block, out, nxt, a0, b0, a1, b1)
+            values[k] = out
+            continue
+        u = fleet[block.first]
         # on: y = z + p with p in [u.lo, u.hi], z produced by the units after k
         y_lo, y_hi = max(a0, a1 + u.lo), min(b0, b1 + u.hi)
         if y_lo <= y_hi:
@@ -413,83 +467,39 @@ def _tables(fleet: Sequence[Unit], start: np.ndarray, width: np.ndarray, control
             if u.lo == u.hi:
                 on = nxt[y_lo - u.lo - a1 : y_hi - u.lo - a1 + 1] + u.cost * u.lo
             else:
-                on = _on_range(nxt, a1, b1, y_lo, y_hi, u.lo, u.hi, u.cost)
+                on = on_range(nxt, a1, b1, y_lo, y_hi, u.lo, u.hi, u.cost)
             np.minimum(out[seg], on, out=out[seg])
         values[k] = out
     return _Tables(starts, values)
 
 
-def _on_range(
-    nxt: np.ndarray, a1: int, b1: int, y_lo: int, y_hi: int, lo: int, hi: int, cost: float
-) -> np.ndarray:
-    """min over p in [lo, hi] of cost*p + G(y - p), for y in [y_lo, y_hi].
-
-    cost*p = cost*y - cost*z, so this is cost*y plus a sliding-window minimum of
-    H(z) = G(z) - cost*z over z in [y - hi, y - lo].
-    """
-    z_lo, z_hi = max(a1, y_lo - hi), min(b1, y_hi - lo)
-    zs = np.arange(z_lo, z_hi + 1)
-    h = nxt[z_lo - a1 : z_hi - a1 + 1] - cost * zs
-    ys = np.arange(y_lo, y_hi + 1)
-    mins = _window_min(h, y_lo - hi - z_lo, y_hi - y_lo + 1, hi - lo + 1)
-    return mins + cost * ys
+#: The sliding-window minimum, under the name the tests and older callers know it by.
+_window_min = window_min
 
 
-def _window_min(h: np.ndarray, s0: int, count: int, w: int) -> np.ndarray:
-    """min(h[s..s + w - 1] clipped to h) for the `count` consecutive windows s = s0, s0 + 1, ...
-
-    Windows as wide as h touch one of its ends, so prefix/suffix minima answer them; narrower
-    ones use van Herk/Gil-Werman on h padded with +inf so that every window is whole. The
-    windows are consecutive, so every lookup is a slice (no fancy indexing).
-    """
-    m = len(h)
-    if w >= m:
-        prefix = np.minimum.accumulate(h)
-        out = np.empty(count)
-        head = min(count, max(0, 1 - s0))  # windows starting at or before h[0]: prefix minima
-        e0 = s0 + w - 1
-        whole = min(head, max(0, m - e0))
-        out[:whole] = prefix[e0 : e0 + whole]
-        out[whole:head] = prefix[m - 1]
-        if head < count:  # the rest start inside h and run past its end: suffix minima
-            suffix = np.minimum.accumulate(h[::-1])[::-1]
-            out[head:] = suffix[s0 + head : s0 + count]
-        return out
-    pad = w - 1
-    blocks = -(-(m + 2 * pad) // w)
-    padded = np.full(blocks * w, _INF)
-    padded[pad : pad + m] = h
-    grid = padded.reshape(blocks, w)
-    if blocks <= _ROWWISE_BLOCKS:
-        # Row by row: numpy releases the GIL during a 1-D accumulate but holds it through a 2-D
-        # one along axis 1 (measured on rows of 500k: every other thread stalled ~10 ms per
-        # call), and a heavy solve in a thread must not stall the server's event loop.
-        pre_rows, suf_rows = np.empty_like(grid), np.empty_like(grid)
-        for r in range(blocks):
-            np.minimum.accumulate(grid[r], out=pre_rows[r])
-            np.minimum.accumulate(grid[r, ::-1], out=suf_rows[r, ::-1])
-        pre, suf = pre_rows.ravel(), suf_rows.ravel()
-    else:  # many short rows: one call each way (a row-by-row loop would cost more than it frees)
-        pre = np.minimum.accumulate(grid, axis=1).ravel()
-        suf = np.minimum.accumulate(grid[:, ::-1], axis=1)[:, ::-1].ravel()
-    j0 = s0 + pad  # window [j, j + w - 1] in padded coordinates
-    return np.minimum(suf[j0 : j0 + count], pre[j0 + w - 1 : j0 + w - 1 + count])
-
-
-def _read_plan(fleet: Sequence[Unit], load: int, tables: _Tables, control: SolveControl | None) -> list[int]:
+def _read_plan(
+    fleet: Sequence[Unit], blocks: Sequence[Block], load: int, tables: _Tables, control: SolveControl | None
+) -> list[int]:
     """Walk the merit order forwards, giving each unit the most that still allows an optimal plan."""
     best = float(tables.values[0][load - tables.start[0]])
     if not np.isfinite(best):  # pragma: no cover - callers only read tables that hold a plan
         raise AssertionError("no plan in the tables")
     limit = best + TIE_RTOL * max(1.0, abs(best))
-    plan = []
+    plan: list[int] = []
     left = load
     spent = 0.0
-    for k, u in enumerate(fleet):
+    for k, block in enumerate(blocks):
         if control is not None:
             control.check()
         nxt = tables.values[k + 1]
         a1 = tables.start[k + 1]
+        if block.count > 1:
+            shares, total = group_share(block, nxt, a1, left, spent, limit)
+            plan.extend(shares)
+            spent += block.cost * total
+            left -= total
+            continue
+        u = fleet[block.first]
         b1 = a1 + len(nxt) - 1
         p_max = min(u.hi, left - a1)
         p_min = max(u.lo, left - b1)

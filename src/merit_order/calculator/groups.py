@@ -1,0 +1,162 @@
+"""Identical units as one group: what a group can produce, its table column, its share-out.
+
+Units that cannot be told apart (same cost per MWh, same lo and hi on the grid, so the same
+all-or-nothing rule) and that sit next to each other in merit order form a *block*. The
+dynamic program then keeps one table column per block instead of one per unit: for a group
+of `count` units it only asks how much the group produces, T. With j of them running, T is
+anything in [j*lo, j*hi], so the group can produce the union over j of those intervals,
+which merge into a few (usually two: {0} and [lo, count*hi]); an all-or-nothing group
+(lo == hi) produces the points j*lo, answered in one pass by window.on_points.
+
+Reading the plan back, the tie rule still holds unit by unit (docs/algorithm.md): among the
+group totals that keep the plan optimal, the one whose best split is lexicographically
+greatest wins, and for j units running and a total T that split is units at hi, then one
+in between, then units at lo, then the units off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from .fleet import Unit
+from .window import on_points, on_range
+
+
+class Block(NamedTuple):
+    """`count` identical units, fleet[first : first + count], in merit order."""
+
+    first: int
+    count: int
+    lo: int
+    hi: int
+    cost: float
+
+
+def group_blocks(fleet: Sequence[Unit]) -> list[Block]:
+    """The fleet as maximal runs of identical neighbours (a unit unlike its neighbours is a block of one).
+
+    Only exact equality groups: units whose costs merely tie (within the tie tolerance) may
+    still differ in Pmin or Pmax, and the tie rule orders them by their position, so they
+    stay units of their own, solved as before.
+    """
+    out: list[Block] = []
+    for k, u in enumerate(fleet):
+        last = out[-1] if out else None
+        if last is not None and (last.cost, last.lo, last.hi) == (u.cost, u.lo, u.hi):
+            out[-1] = last._replace(count=last.count + 1)
+        else:
+            out.append(Block(k, 1, u.lo, u.hi, u.cost))
+    return out
+
+
+def single_blocks(fleet: Sequence[Unit]) -> list[Block]:
+    """Every unit a block of its own: the dynamic program unit by unit."""
+    return [Block(k, 1, u.lo, u.hi, u.cost) for k, u in enumerate(fleet)]
+
+
+def intervals(block: Block, top: int) -> list[tuple[int, int]]:
+    """The totals the block can produce with some unit on, as merged intervals [j*lo, j*hi], up to `top`.
+
+    Intervals starting above `top` are left out: a column never looks that far.
+    """
+    out: list[tuple[int, int]] = []
+    for j in range(1, block.count + 1):
+        lo, hi = j * block.lo, j * block.hi
+        if lo > top:
+            break
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def passes(block: Block, top: int) -> int:
+    """How many windows of work the block's column costs (1 for a unit or an all-or-nothing group)."""
+    if block.count == 1 or block.lo == block.hi:
+        return 1
+    return max(1, len(intervals(block, top)))
+
+
+def group_column(
+    block: Block, out: np.ndarray, nxt: np.ndarray, a0: int, b0: int, a1: int, b1: int
+) -> None:
+    """Lower `out` (the block's column on [a0, b0], already holding "all off") by every way to run it."""
+    cost = block.cost
+    if block.lo == block.hi:
+        y_lo, y_hi = max(a0, a1 + block.lo), min(b0, b1 + block.count * block.lo)
+        if y_lo <= y_hi:
+            on = on_points(nxt, a1, b1, y_lo, y_hi, block.lo, 1, block.count, cost)
+            np.minimum(out[y_lo - a0 : y_hi - a0 + 1], on, out=out[y_lo - a0 : y_hi - a0 + 1])
+        return
+    for lo, hi in intervals(block, b0 - a1):
+        y_lo, y_hi = max(a0, a1 + lo), min(b0, b1 + hi)
+        if y_lo <= y_hi:
+            on = on_range(nxt, a1, b1, y_lo, y_hi, lo, hi, cost)
+            np.minimum(out[y_lo - a0 : y_hi - a0 + 1], on, out=out[y_lo - a0 : y_hi - a0 + 1])
+
+
+def split(block: Block, running: int, total: int) -> list[int]:
+    """The lexicographically greatest way for `running` units of the block to produce `total`.
+
+    As much as possible to the first unit, then the second...: units at hi, one unit in
+    between, the rest at lo (each running unit needs its lo), then the units off.
+    """
+    count, lo, hi = block.count, block.lo, block.hi
+    if running == 0:
+        return [0] * count
+    extra = total - running * lo
+    if hi == lo:
+        at_hi, rest = running, 0
+    else:
+        at_hi, rest = divmod(extra, hi - lo)
+    if at_hi >= running:
+        return [hi] * running + [0] * (count - running)
+    return [hi] * at_hi + [lo + rest] + [lo] * (running - at_hi - 1) + [0] * (count - running)
+
+
+def group_share(
+    block: Block, nxt: np.ndarray, a1: int, left: int, spent: float, limit: float
+) -> tuple[list[int], int]:
+    """The block's units' outputs in the tie rule's plan, and their total.
+
+    `nxt` holds G (the least cost of the blocks after this one) on [a1, a1 + len - 1]; a
+    total T keeps the plan optimal iff spent + cost*T + G(left - T) <= limit. All the units
+    cost the same, so only T decides what is left to the others: the answer is the greatest
+    split(j, T) over the admissible T, and for each j the greatest admissible T in
+    [j*lo, j*hi] gives j's greatest split. At most count + 1 candidates.
+    """
+    b1 = a1 + len(nxt) - 1
+    t_lo, t_hi = max(0, left - b1), min(block.count * block.hi, left - a1)
+    if t_lo > t_hi:  # pragma: no cover - the walk only reaches states on an optimal path
+        raise AssertionError("tie walk lost the optimal plan")
+    totals = np.arange(t_lo, t_hi + 1)
+    fits = spent + block.cost * totals + nxt[left - totals - a1] <= limit
+    # last[i]: the greatest admissible total <= t_lo + i (t_lo - 1 if none)
+    last = np.maximum.accumulate(np.where(fits, totals, t_lo - 1))
+    best: list[int] | None = None
+    best_total = -1
+    if t_lo == 0 and fits[0]:
+        best, best_total = [0] * block.count, 0
+    # only the j whose [j*lo, j*hi] meets [t_lo, t_hi]; without a Pmin, j = count covers them all
+    j_first = max(1, -(-t_lo // block.hi)) if block.lo > 0 else block.count
+    j_last = min(block.count, t_hi // block.lo) if block.lo > 0 else block.count
+    for j in range(j_first, j_last + 1):
+        low = j * block.lo
+        if low > t_hi:
+            break
+        high = min(j * block.hi, t_hi)
+        if high < t_lo:
+            continue
+        total = int(last[high - t_lo])
+        if total < max(low, t_lo):
+            continue
+        candidate = split(block, j, total)
+        if best is None or candidate > best:
+            best, best_total = candidate, total
+    if best is None:  # pragma: no cover - the walk only reaches states on an optimal path
+        raise AssertionError("tie walk lost the optimal plan")
+    return best, best_total
