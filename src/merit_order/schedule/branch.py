@@ -20,7 +20,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,6 +29,7 @@ from .bundle import BundleMaximiser, OracleAnswer
 from .dispatch import dispatch
 from .errors import ScheduleInfeasible
 from .lagrangian import DualPoint, evaluate, plan_unit
+from .deadline import Deadline
 from .model import Problem
 from .primal import Repairer, Schedule, unit_startup_costs
 
@@ -59,9 +59,10 @@ def solve_node(
     start: np.ndarray,
     cutoff: float,
     max_steps: int,
-    deadline: float,
+    deadline: Deadline | float,
 ) -> NodeOutcome:
     """The node's dual, climbed until it passes `cutoff`, converges or runs out of steps."""
+    deadline = Deadline.of(deadline)
     periods = problem.periods
     masks = [row for row in fixed]
     recent: list[np.ndarray] = []
@@ -80,7 +81,7 @@ def solve_node(
         method = BundleMaximiser(oracle, start, nonnegative)
         best = method.state.centre_answer.payload
         for _ in range(max_steps):
-            if best.certified() >= cutoff or time.monotonic() > deadline:
+            if best.certified() >= cutoff or deadline.passed():
                 break
             method.step()
             best = method.state.centre_answer.payload
@@ -118,7 +119,7 @@ def branch_and_bound(
     root_bound: float,
     incumbent: Schedule | None,
     gap: float,
-    deadline: float,
+    deadline: Deadline | float,
     on_bound: Callable[[float], None],
     on_schedule: Callable[[Schedule], None],
     repairer: Repairer,
@@ -130,6 +131,7 @@ def branch_and_bound(
     The proven bound is the least bound among nodes still open (or the incumbent's cost when
     none is left: then the incumbent is optimal within `gap`).
     """
+    deadline = Deadline.of(deadline)
     best = incumbent
     counter = itertools.count()
     heap: list[Node] = [Node(root_bound, next(counter), root_fixed.copy(), root_start.copy())]
@@ -139,7 +141,7 @@ def branch_and_bound(
     def cutoff() -> float:
         return math.inf if best is None else best.total - gap * abs(best.total)
 
-    while heap and time.monotonic() < deadline:
+    while heap and not deadline.passed():
         node = heapq.heappop(heap)
         if node.bound >= cutoff():
             continue
@@ -172,7 +174,7 @@ def branch_and_bound(
             if bound_now > reported:
                 reported = bound_now
                 on_bound(bound_now)
-    if not heap and time.monotonic() < deadline:
+    if not heap and not deadline.passed():
         final = best.total - gap * abs(best.total) if best is not None else math.inf
         return max(reported, final), best, explored
     open_bound = min((n.bound for n in heap), default=math.inf)

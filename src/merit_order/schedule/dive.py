@@ -14,13 +14,13 @@ yields schedules along the way, not only at its end.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
 
 from .bundle import BundleMaximiser, OracleAnswer
 from .lagrangian import DualPoint, evaluate, plan_unit
+from .deadline import Deadline
 from .model import Problem
 from .primal import Repairer, Schedule
 
@@ -48,7 +48,7 @@ def dive(
     problem: Problem,
     start: np.ndarray,
     repairer: Repairer,
-    deadline: float,
+    deadline: Deadline | float,
     on_schedule: Callable[[Schedule | None], None],
     guide0: np.ndarray | None = None,
     t0: float | None = None,
@@ -60,13 +60,14 @@ def dive(
 ) -> None:
     """Run one dive from the multipliers `start` (and the fractional commitment `guide0` and
     proximal parameter `t0` of the bundle that found them); report every schedule it repairs."""
+    deadline = Deadline.of(deadline)
     periods = problem.periods
     count = len(problem.thermal)
     # `fixed0`: rows already decided (a neighbourhood dive: every unit but a few keeps its day)
     fixed = np.full((count, periods), -1, dtype=np.int8) if fixed0 is None else fixed0.astype(np.int8).copy()
     nonnegative = np.r_[np.zeros(periods, dtype=bool), np.ones(periods, dtype=bool)]
     x = start.copy()
-    while time.monotonic() < deadline:
+    while not deadline.passed():
         rows = list(fixed)
 
         def oracle(y: np.ndarray) -> OracleAnswer[DualPoint]:
@@ -77,7 +78,7 @@ def dive(
 
         method = BundleMaximiser(oracle, x, nonnegative, t0=t0)
         for step in range(0 if guide0 is not None else steps_per_round):
-            if time.monotonic() > deadline:
+            if deadline.passed():
                 break
             method.step()
             converged = 0 <= method.state.predicted <= 1e-7 * max(1.0, abs(method.state.centre_value))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ import numpy as np
 from .dispatch import Dispatch, dispatch
 from .errors import ScheduleInfeasible
 from .lagrangian import plan_unit, renewable_limits
+from .deadline import Deadline
 from .model import Problem, ThermalUnit
 
 _PERIOD = re.compile(r"period (\d+)")
@@ -80,9 +80,9 @@ def start_and_stop_caps(unit: ThermalUnit, on: np.ndarray) -> np.ndarray:
 class Repairer:
     """Turns unit-feasible commitments into system-feasible schedules (see module doc)."""
 
-    def __init__(self, problem: Problem, deadline: float = math.inf) -> None:
+    def __init__(self, problem: Problem, deadline: Deadline | float = math.inf) -> None:
         self.problem = problem
-        self.deadline = deadline
+        self.deadline = Deadline.of(deadline)
         lo, hi = renewable_limits(problem)
         self.renewable_lo = lo.sum(axis=0) if lo.size else np.zeros(problem.periods)
         self.renewable_hi = hi.sum(axis=0) if hi.size else np.zeros(problem.periods)
@@ -156,7 +156,7 @@ class Repairer:
         caps = np.array([start_and_stop_caps(u, on[g]) for g, u in enumerate(units)]).reshape(len(units), -1)
         seen: set[bytes] = set()
         for _ in range(4 * len(units) * max(1, self.problem.periods) + 10):
-            if time.monotonic() > self.deadline:
+            if self.deadline.passed():
                 return None
             short = self.need - caps.sum(axis=0)
             excess = (on * self.pmin[:, None]).sum(axis=0) + self.renewable_lo - self.problem.demand
@@ -287,7 +287,7 @@ def reprice(
     problem: Problem,
     schedule: Schedule,
     repairer: Repairer,
-    deadline: float,
+    deadline: Deadline | float,
     on_better: Callable[[Schedule], None] | None = None,
 ) -> Schedule:
     """Each unit re-plans itself at the schedule's own marginal prices; keep what pays.
@@ -297,9 +297,10 @@ def reprice(
     current one is a candidate move (start earlier, stop later, skip a block...); the exact
     dispatch decides. Units are tried in the order of how much their own plan says it gains.
     """
+    deadline = Deadline.of(deadline)
     best = schedule
     improved = True
-    while improved and time.monotonic() < deadline:
+    while improved and not deadline.passed():
         improved = False
         price, reserve_price = best.dispatch.marginal_price, np.maximum(best.dispatch.reserve_price, 0.0)
         moves = []
@@ -311,7 +312,7 @@ def reprice(
             moves.append((current.value - plan.value, g, plan.on.astype(bool)))
         moves.sort(key=lambda m: -m[0])
         for gain, g, row in moves:
-            if time.monotonic() > deadline or gain <= 0:
+            if deadline.passed() or gain <= 0:
                 break
             trial = best.on.copy()
             trial[g] = row
@@ -332,7 +333,7 @@ def shift_blocks(
     problem: Problem,
     schedule: Schedule,
     repairer: Repairer,
-    deadline: float,
+    deadline: Deadline | float,
     on_better: Callable[[Schedule], None] | None = None,
 ) -> Schedule:
     """Move the ends of on-blocks by one period (start earlier or later, stop earlier or
@@ -342,15 +343,16 @@ def shift_blocks(
     relaxation's price signals are weakest (ramps, reserve at the edges), and a one-period
     shift is the smallest change the unit's own rules may still allow.
     """
+    deadline = Deadline.of(deadline)
     best = schedule
     periods = problem.periods
     improved = True
-    while improved and time.monotonic() < deadline:
+    while improved and not deadline.passed():
         improved = False
         for g, unit in enumerate(problem.thermal):
             for start, end in on_blocks(best.on[g]):
                 for t, state in ((start - 1, 1), (start, 0), (end, 1), (end - 1, 0)):
-                    if time.monotonic() > deadline:
+                    if deadline.passed():
                         return best
                     if not 0 <= t < periods or (state == 0 and unit.must_run):
                         continue
@@ -396,14 +398,15 @@ def improve(
     repairer: Repairer,
     price: np.ndarray,
     reserve_price: np.ndarray,
-    deadline: float,
+    deadline: Deadline | float,
     on_better: Callable[[Schedule], None] | None = None,
 ) -> Schedule:
     """Decommitment search: try dropping on-blocks, the most overpriced at the dual prices
     first (each try costs an exact dispatch, so the order matters)."""
+    deadline = Deadline.of(deadline)
     best = schedule
     improved = True
-    while improved and time.monotonic() < deadline:
+    while improved and not deadline.passed():
         improved = False
         candidates = []
         for g, unit in enumerate(problem.thermal):
@@ -414,7 +417,7 @@ def improve(
         candidates.sort(key=lambda c: -c[0])
         for _, g, start, end in candidates:
             unit = problem.thermal[g]
-            if time.monotonic() > deadline:
+            if deadline.passed():
                 return best
             trial = best.on.copy()
             fixed = np.where(trial[g], 1, 0).astype(np.int8)

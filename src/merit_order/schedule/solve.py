@@ -39,6 +39,7 @@ from .lagrangian import (
     plan_unit,
     renewable_limits,
 )
+from .deadline import Deadline
 from .model import Problem
 from .primal import Repairer, Schedule, improve, reprice, shift_blocks
 
@@ -68,6 +69,8 @@ class Progress:
     gap: float | None
     elapsed: float
     iterations: int
+    #: The best schedule so far (None until one is found): what a cancelled job keeps.
+    best: Schedule | None = None
 
 
 @dataclass
@@ -81,6 +84,8 @@ class ScheduleResult:
     iterations: int
     solve_seconds: float
     method: str  # "joint-dp" | "lagrangian" | "branch-and-bound": what proved the bound
+    #: True when the caller's stop request ended the search (before the gap or the time limit).
+    stopped: bool = False
 
 
 def relative_gap(objective: float, bound: float) -> float:
@@ -113,12 +118,18 @@ def check_capacity(problem: Problem) -> None:
 class _Search:
     """One solve's state: best dual point, best schedule, clock, reporting."""
 
-    def __init__(self, problem: Problem, time_limit: float, progress: Callable[[Progress], None] | None) -> None:
+    def __init__(
+        self,
+        problem: Problem,
+        time_limit: float,
+        progress: Callable[[Progress], None] | None,
+        stop: Callable[[], bool] | None = None,
+    ) -> None:
         self.problem = problem
         self.started = time.monotonic()
         # The search stops a little early so that the step in progress (a dispatch, a dual
-        # step) ends within the limit the caller set.
-        self.deadline = self.started + time_limit * SEARCH_SHARE
+        # step) ends within the limit the caller set; `stop` ends it at once (a cancel).
+        self.deadline = Deadline(self.started + time_limit * SEARCH_SHARE, stop)
         self.progress = progress
         self.best_dual: DualPoint | None = None
         self.lower_bound = -math.inf
@@ -134,7 +145,9 @@ class _Search:
         if self.progress is not None:
             objective = None if self.best is None else self.best.total
             gap = None if self.best is None else self.gap
-            self.progress(Progress(objective, self.lower_bound, gap, time.monotonic() - self.started, self.iterations))
+            self.progress(
+                Progress(objective, self.lower_bound, gap, time.monotonic() - self.started, self.iterations, self.best)
+            )
 
     def offer_dual(self, point: DualPoint) -> None:
         bound = point.certified()
@@ -149,7 +162,15 @@ class _Search:
             self.report()
 
     def time_left(self) -> float:
-        return self.deadline - time.monotonic()
+        return self.deadline.left()
+
+    def until(self, at: float) -> Deadline:
+        """A phase's end: `at`, or sooner if the whole search ends (time or stop)."""
+        return self.deadline.before(at)
+
+    def share(self, fraction: float) -> Deadline:
+        """The point at `fraction` of the search's time, as a phase's end."""
+        return self.until(self.started + fraction * (self.deadline.at - self.started))
 
 
 def solve_schedule(
@@ -158,16 +179,19 @@ def solve_schedule(
     time_limit: float = 60.0,
     progress: Callable[[Progress], None] | None = None,
     primal_every: int = 10,
+    stop: Callable[[], bool] | None = None,
 ) -> ScheduleResult:
     """The cheapest schedule found within `time_limit` seconds, with its certified gap.
 
-    Stops as soon as the certified gap is at most `gap`. Raises ScheduleInfeasible when no
+    Stops as soon as the certified gap is at most `gap`, or soon after `stop()` turns true
+    (a cancel: every phase checks it where it checks the clock; `stopped` is then set).
+    `stop` is called often: make it cheap (e.g. `threading.Event.is_set`). Raises ScheduleInfeasible when no
     schedule can meet demand and reserve (with the period and the reason), and
     ScheduleError when none was found in the time allowed.
     """
     check_capacity(problem)
     gap = max(gap, OPTIMAL_GAP)  # "exact" means proven to 1e-6: floating point allows no less
-    search = _Search(problem, time_limit, progress)
+    search = _Search(problem, time_limit, progress, stop)
     if joint_dp.applies(problem):
         exact = _solve_joint(problem, search)
         if exact is not None:
@@ -205,13 +229,13 @@ def solve_schedule(
     primal_seconds = 0.0
     # The dual phase ends at convergence or when this share of the time is gone: the dives
     # that follow need a converged-enough dual, and time.
-    dual_until = search.started + DUAL_SHARE * (search.deadline - search.started)
+    dual_until = search.share(DUAL_SHARE)
     while search.time_left() > 0 and search.gap > gap:
         answer = method.step()
         steps += 1
         centre_value = method.state.centre_value
         converged = 0 <= method.state.predicted <= 1e-7 * max(1.0, abs(centre_value))
-        out_of_time = time.monotonic() > dual_until
+        out_of_time = dual_until.passed()
         elapsed = time.monotonic() - search.started
         due = steps % primal_every == 0 and primal_seconds <= PRIMAL_SHARE * elapsed
         if due or converged or out_of_time or (search.best is None and steps % 3 == 0):
@@ -234,21 +258,21 @@ def solve_schedule(
                  t0=method.state.t, threshold=threshold)
         # Randomised dives while they keep paying, up to a sixth of the time left.
         rng = np.random.default_rng(1)
-        until = time.monotonic() + max(search.time_left(), 0.0) / 6
+        until = search.until(time.monotonic() + max(search.time_left(), 0.0) / 6)
         stale = 0
-        while time.monotonic() < until and search.gap > gap and stale < 6:
+        while not until.passed() and search.gap > gap and stale < 6:
             before = search.best.total if search.best is not None else math.inf
             dive(problem, start, search.repairer, until, search.offer_schedule, guide0=guide, t0=method.state.t, rng=rng)
             stale = 0 if search.best is not None and search.best.total < before else stale + 1
     # Neighbourhood dives: every unit but a few keeps the best schedule's day; a dive re-decides
     # those few with the dual re-solved around them (any fleet: ramps are in the dual).
     if search.best is not None and search.best_dual is not None and search.gap > gap and not joint_dp.exact_for(problem):
-        _neighbourhood_dives(problem, search, gap, method, time.monotonic() + 0.6 * max(search.time_left(), 0.0))
+        _neighbourhood_dives(problem, search, gap, method, search.until(time.monotonic() + 0.6 * max(search.time_left(), 0.0)))
     # Local search on the best schedule: units re-planning at its marginal prices, and
     # dropping on-blocks, in turn until neither finds anything.
     # At most half the time left: what follows (neighbourhoods, branching) needs some too.
-    local_until = time.monotonic() + 0.5 * max(search.time_left(), 0.0)
-    while search.best is not None and search.gap > gap and time.monotonic() < local_until and search.best_dual is not None:
+    local_until = search.until(time.monotonic() + 0.5 * max(search.time_left(), 0.0))
+    while search.best is not None and search.gap > gap and not local_until.passed() and search.best_dual is not None:
         before = search.best.total
         dual = search.best_dual
         search.offer_schedule(reprice(problem, search.best, search.repairer, local_until, search.offer_schedule))
@@ -259,7 +283,7 @@ def solve_schedule(
         if search.best.total >= before - 1e-9 * abs(before):
             break
     # Small fleets without binding ramps: exact neighbourhoods until 60 % of the time is gone.
-    _neighbourhoods(problem, search, gap, search.started + 0.6 * (search.deadline - search.started))
+    _neighbourhoods(problem, search, gap, search.share(0.6))
     # Large fleets: what time is left goes back to the dual (its phase may have been cut
     # short), with a repair now and then.
     while len(problem.thermal) > BRANCH_MAX_UNITS and search.time_left() > 0 and search.gap > gap:
@@ -293,6 +317,8 @@ def solve_schedule(
         )
         raise_bound(bound)
     if search.best is None:
+        if search.deadline.stopped():
+            raise ScheduleError("stopped before any feasible schedule was found")
         raise ScheduleError(f"no feasible schedule found within {time_limit:g} s (infeasibility not proven)")
     final_gap = search.gap
     return ScheduleResult(
@@ -304,6 +330,7 @@ def solve_schedule(
         iterations=search.iterations,
         solve_seconds=time.monotonic() - search.started,
         method=method,
+        stopped=search.deadline.stopped(),
     )
 
 
@@ -311,7 +338,7 @@ def solve_schedule(
 NEIGHBOURHOOD_UNITS = 5
 
 
-def _neighbourhoods(problem: Problem, search: _Search, gap: float, until: float) -> None:
+def _neighbourhoods(problem: Problem, search: _Search, gap: float, until: Deadline) -> None:
     """Large-neighbourhood search for fleets without binding ramps: re-choose the days of a
     few units at a time, exactly (the joint DP with the other units' days fixed), keeping
     every improvement. Stops at `until`, at the target gap, or when a round of
@@ -321,7 +348,7 @@ def _neighbourhoods(problem: Problem, search: _Search, gap: float, until: float)
         return
     rng = np.random.default_rng(0)
     stale = 0
-    while time.monotonic() < until and search.gap > gap and stale < 2 * count:
+    while not until.passed() and search.gap > gap and stale < 2 * count:
         free = sorted(int(g) for g in rng.choice(count, NEIGHBOURHOOD_UNITS, replace=False))
         found = joint_dp.solve_joint(problem, free=free, base=search.best.on)
         if found is None or not math.isfinite(found[0]) or found[0] >= search.best.total * (1 - 1e-9):
@@ -339,7 +366,7 @@ def _neighbourhoods(problem: Problem, search: _Search, gap: float, until: float)
 DIVE_NEIGHBOURHOOD_UNITS = 6
 
 
-def _neighbourhood_dives(problem: Problem, search: _Search, gap: float, method: BundleMaximiser[DualPoint], until: float) -> None:
+def _neighbourhood_dives(problem: Problem, search: _Search, gap: float, method: BundleMaximiser[DualPoint], until: Deadline) -> None:
     """Dives restricted to a few units, the rest fixed to the best schedule: units the
     relaxation disagrees with the schedule about are picked first, then at random."""
     count = len(problem.thermal)
@@ -349,7 +376,7 @@ def _neighbourhood_dives(problem: Problem, search: _Search, gap: float, method: 
     centre = method.state.centre_answer.payload
     start = np.concatenate([centre.price, centre.reserve_price])
     stale = 0
-    while time.monotonic() < until and search.gap > gap and stale < 3 * count // DIVE_NEIGHBOURHOOD_UNITS + 3:
+    while not until.passed() and search.gap > gap and stale < 3 * count // DIVE_NEIGHBOURHOOD_UNITS + 3:
         assert search.best is not None
         best_on = search.best.on
         differs = (centre.on != best_on).any(axis=1).astype(float)
