@@ -278,6 +278,7 @@ els.cancel.addEventListener("click", async () => {
   } catch (err) {
     els.cancel.disabled = false;
     handleError(err, "Could not cancel");
+    if (err instanceof ApiError && err.status === 409) refreshSelected();  // it ended meanwhile
   }
 });
 
