@@ -293,11 +293,17 @@ export function drawConvergence(svg, history, elapsedNow) {
   const xMax = Math.max(1e-3, Number(elapsedNow) || 0, ...points.map((h) => Number(h.elapsed_s)));
   const values = [...objs.map((h) => h.objective), ...bounds.map((h) => h.lower_bound)];
   let lo = Math.min(...values), hi = Math.max(...values);
+  // early bounds can be far below (even negative): the axis keeps the end game readable and
+  // what lies lower is drawn on the bottom edge
+  if (objs.length && bounds.length) {
+    const lastBound = bounds[bounds.length - 1].lower_bound;
+    lo = Math.max(lo, lastBound - 0.5 * Math.max(hi - lastBound, 0));
+  }
   if (!(hi > lo)) { const pad = Math.abs(hi) * 0.01 || 1; lo -= pad; hi += pad; }
   const pad = (hi - lo) * 0.06;
   lo -= pad; hi += pad;
   const x = (v) => m.l + (v / xMax) * (width - m.l - m.r);
-  const y = (v) => height - m.b - ((v - lo) / (hi - lo)) * (height - m.t - m.b);
+  const y = (v) => Math.min(height - m.b, Math.max(m.t, height - m.b - ((v - lo) / (hi - lo)) * (height - m.t - m.b)));
   const xt = ticks(0, xMax, 6).map((v) => [x(v), `${compact(v)} s`]);
   let s = frame({ width, height, m, yLo: lo, yHi: hi, y, xTicks: xt, yLabel: "EUR" });
   const holdLine = (pts, key) => {
