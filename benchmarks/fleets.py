@@ -126,14 +126,23 @@ def tie_heavy_fleet(rng: random.Random) -> list[dict[str, Any]]:
 def tie_heavy_payloads(count: int, seed: int) -> list[dict[str, Any]]:
     """`count` tie-heavy payloads with loads across the whole range, up to 50,000 MW.
 
-    Half the loads are uniform over [0, min(capacity, 50 GW)], half sit 0.1 MW past a
+    Every fourth is the issue's own case (20-300 units of 180-420 MW at k * 420 + 0.1 MW,
+    refused or slow before groups). Of the others, half the loads are uniform over
+    [0, min(capacity, 50 GW)], half sit 0.1 MW past a
     multiple of a unit's Pmax (the issue's 4,200.1 MW for 20 units of 420 MW): a full unit
     less leaves a remainder below every Pmin, so the merit-order fill breaks a rule.
     """
     rng = random.Random(seed * 7_919 + 11)
     out = []
-    for _ in range(count):
+    for n in range(count):
         body: dict[str, Any] = {"load": 0.0, "fuels": fuels(rng), "powerplants": tie_heavy_fleet(rng)}
+        if n % 4 == 3:  # the issue's own shape: one series of 180-420 MW CCGT blocks, k blocks + 0.1 MW
+            units = rng.randint(20, 300)
+            model = {"type": "gasfired", "efficiency": 0.55, "pmin": 180, "pmax": 420}
+            body["powerplants"] = [{"name": f"ccgt{i}", **model} for i in range(units)]
+            body["load"] = round(min(MAX_TIE_LOAD_MW - 0.1, 420 * rng.randint(1, units - 1)) + 0.1, 1)
+            out.append(body)
+            continue
         top = min(capacity_mw(body), MAX_TIE_LOAD_MW)
         if rng.random() < 0.5:
             load = rng.uniform(0, top)
