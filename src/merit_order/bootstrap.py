@@ -15,6 +15,8 @@ from __future__ import annotations
 from celery import Celery
 
 from merit_order.broadcast import InProcessBroadcaster, RedisBroadcaster, job_plan_messages
+from merit_order.broadcast.messages import ScheduleMessage
+from merit_order.broadcast.worker import publish_blocking
 from merit_order.cache import build_cache
 from merit_order.jobs.base import JobQueue
 from merit_order.jobs.celery_app import app_from_settings
@@ -22,6 +24,11 @@ from merit_order.jobs.chunks import ChunkMessage, PeriodResult
 from merit_order.jobs.distributed import CeleryJobQueue
 from merit_order.jobs.local import LocalJobQueue
 from merit_order.jobs.watchdog import Recovery
+from merit_order.schedule_jobs.distributed import CelerySchedules
+from merit_order.schedule_jobs.local import LocalScheduleQueue
+from merit_order.schedule_jobs.queue import ScheduleQueue
+from merit_order.schedule_jobs.task import ScheduleWorkerConfig, redis_client
+from merit_order.schedule_jobs.task import register as register_schedule_task
 from merit_order.services import Broadcaster, PlanCache, Services
 from merit_order.settings import Settings
 
@@ -29,7 +36,12 @@ from merit_order.settings import Settings
 def build_services(settings: Settings) -> Services:
     """The backends of one app (built in its lifespan: nothing connects anywhere before)."""
     broadcaster = build_broadcaster(settings)
-    return Services(cache=build_plan_cache(settings), broadcaster=broadcaster, jobs=build_job_queue(settings, broadcaster))
+    return Services(
+        cache=build_plan_cache(settings),
+        broadcaster=broadcaster,
+        jobs=build_job_queue(settings, broadcaster),
+        schedules=build_schedule_queue(settings, broadcaster),
+    )
 
 
 def build_plan_cache(settings: Settings) -> PlanCache:
@@ -89,6 +101,42 @@ def build_job_queue(settings: Settings, broadcaster: Broadcaster) -> JobQueue:
     )
 
 
+def build_schedule_queue(settings: Settings, broadcaster: Broadcaster) -> ScheduleQueue:
+    """Celery workers over Redis when REDIS_URL is set (they tell the feed themselves), else a
+    process per solve on this machine, telling this replica's feed."""
+    if settings.redis_url:
+        return CelerySchedules(
+            settings.redis_url,
+            ttl_seconds=settings.job_result_ttl_seconds,
+            max_time_limit_s=settings.schedule_max_time_limit_seconds,
+        )
+    return LocalScheduleQueue(
+        workers=settings.schedule_local_workers,
+        keep=settings.schedule_keep,
+        ttl_seconds=settings.job_result_ttl_seconds,
+        publish=broadcaster.publish,
+    )
+
+
 def build_worker_app(settings: Settings) -> Celery:
-    """The Celery app a `merit-order worker` runs (REDIS_URL must be set)."""
-    return app_from_settings(settings)
+    """The Celery app a `merit-order worker` runs (REDIS_URL must be set): job chunks and schedules."""
+    app = app_from_settings(settings)
+    assert settings.redis_url is not None  # app_from_settings refuses to go on without it
+    redis_url = settings.redis_url
+    channel = settings.broadcast_channel
+
+    def publish(message: ScheduleMessage) -> None:
+        publish_blocking(redis_client(redis_url), [message], channel=channel)
+
+    register_schedule_task(
+        app,
+        ScheduleWorkerConfig(
+            redis_url=redis_url,
+            ttl_seconds=settings.job_result_ttl_seconds,
+            lease_seconds=settings.schedule_lease_seconds,
+            max_attempts=settings.schedule_max_attempts,
+            max_time_limit_s=settings.schedule_max_time_limit_seconds,
+        ),
+        publish=publish,
+    )
+    return app

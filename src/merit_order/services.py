@@ -20,8 +20,9 @@ from merit_order.broadcast.hub import NoLiveFeed, Subscription
 from merit_order.broadcast.messages import FeedMessage
 from merit_order.cache import NullCache, PlanCache
 from merit_order.jobs.base import JobQueue
+from merit_order.schedule_jobs.queue import ScheduleQueue
 
-__all__ = ["DOWN_STATUSES", "Broadcaster", "JobQueue", "NullBroadcaster", "PlanCache", "Services"]
+__all__ = ["DOWN_STATUSES", "Broadcaster", "JobQueue", "NullBroadcaster", "PlanCache", "ScheduleQueue", "Services"]
 
 
 @runtime_checkable
@@ -100,11 +101,14 @@ class Services:
     cache: PlanCache = field(default_factory=NullCache)
     broadcaster: Broadcaster = field(default_factory=NullBroadcaster)
     jobs: JobQueue | None = None  # None: the jobs routes answer 503
+    schedules: ScheduleQueue | None = None  # None: the schedule routes answer 503
 
-    def backends(self) -> dict[str, PlanCache | Broadcaster | JobQueue]:
-        named: dict[str, PlanCache | Broadcaster | JobQueue] = {"cache": self.cache, "broadcast": self.broadcaster}
+    def backends(self) -> dict[str, PlanCache | Broadcaster | JobQueue | ScheduleQueue]:
+        named: dict[str, PlanCache | Broadcaster | JobQueue | ScheduleQueue] = {"cache": self.cache, "broadcast": self.broadcaster}
         if self.jobs is not None:
             named["jobs"] = self.jobs
+        if self.schedules is not None:
+            named["schedules"] = self.schedules
         return named
 
     async def health(self) -> dict[str, dict[str, Any]]:
@@ -120,6 +124,8 @@ class Services:
     async def start(self) -> None:
         """Start the backends that have background work (the broadcaster's Redis listener)."""
         await self.broadcaster.start()
+        if self.schedules is not None:
+            await self.schedules.start()
 
     async def aclose(self) -> None:
         """Close every backend, in reverse order; one failing does not stop the others."""

@@ -157,6 +157,44 @@ class Settings(BaseSettings):
         None, description="Processes of one `merit-order worker`; unset = cores."
     )
 
+    # --- schedules: POST /schedules (day-ahead unit commitment) ---------------------------
+    schedule_max_time_limit_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(
+        300,
+        description="Longest solve a request may ask for (time_limit_s). Celery's visibility timeout and the "
+        "schedule task's time limits are derived from it, so a running solve is never handed out twice.",
+    )
+    schedule_default_time_limit_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(
+        60, description="Solve time when a request gives no time_limit_s (capped by the maximum)."
+    )
+    schedule_default_gap: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = Field(
+        0.001, description="Relative gap at which a solve stops when a request gives none (0.001 = 0.1 %)."
+    )
+    schedule_max_units: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        1_000, description="Most units (thermal + renewable) in one schedule request."
+    )
+    schedule_max_periods: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        672, description="Most periods in one schedule request (672 = a week of quarter-hours)."
+    )
+    max_schedule_body_bytes: Annotated[int, Field(ge=1024)] = Field(
+        32 * MiB, description="Largest body of POST /schedules (a pglib-uc instance of 600 units x 48 periods is ~3 MB)."
+    )
+    schedule_local_workers: Annotated[int, Field(ge=1, le=64)] = Field(
+        1,
+        description="Embedded mode (no REDIS_URL): schedules solved at once, each in a process of its own; "
+        "the others wait `queued`.",
+    )
+    schedule_keep: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        200, description="Embedded mode: finished schedules kept in memory (the oldest go first); also bounded by JOB_RESULT_TTL_SECONDS."
+    )
+    schedule_lease_seconds: Annotated[float, Field(ge=1, le=600, allow_inf_nan=False)] = Field(
+        6.0,
+        description="Celery over Redis: a running schedule's worker renews its lease every quarter of this; "
+        "a schedule whose lease lapsed (its worker died) is resubmitted to another worker.",
+    )
+    schedule_max_attempts: Annotated[int, Field(ge=1, le=100)] = Field(
+        3, description="Celery over Redis: solves of one schedule started before it is given up on (`failed`)."
+    )
+
     # --- live feed: /ws and /monitor ----------------------------------------------------
     broadcast_queue_size: Annotated[int, Field(ge=1, le=100_000)] = Field(
         100,

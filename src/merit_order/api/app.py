@@ -20,7 +20,7 @@ from merit_order.api.errors import install_error_handlers
 from merit_order.api.metrics import install_metrics
 from merit_order.api.middleware import RequestContextMiddleware
 from merit_order.api.openapi import install_openapi
-from merit_order.api.routes import jobs, live, plan
+from merit_order.api.routes import jobs, live, plan, schedule_page, schedules
 from merit_order.api.security import install_access_control, open_paths
 from merit_order.bootstrap import build_services
 from merit_order.logs import configure_logging
@@ -72,8 +72,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
-        body_limits={"/productionplan/jobs": settings.max_job_body_bytes},  # a year of periods is > 1 MB
-        json_paths=(plan_route.path, "/productionplan/jobs"),  # their bodies must be JSON: 415 otherwise
+        body_limits={  # a year of periods, or a large fleet's day, is more than 1 MB
+            "/productionplan/jobs": settings.max_job_body_bytes,
+            "/schedules": settings.max_schedule_body_bytes,
+        },
+        json_paths=(plan_route.path, "/productionplan/jobs", "/schedules"),  # their bodies must be JSON: 415 otherwise
         max_header_count=settings.max_header_count,
         max_header_bytes=settings.max_header_bytes,
     )
@@ -84,6 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(plan.router)  # /_healthcheck
     app.include_router(live.router)  # /ws and /monitor
     app.include_router(jobs.router)  # /productionplan/jobs (batches, Celery or in-process)
+    app.include_router(schedules.router)  # /schedules (day-ahead unit commitment, Celery or in-process)
+    app.include_router(schedule_page.router)  # /monitor/schedules (the schedule page)
     install_access_control(app, settings)  # API_KEY and CORS_ORIGINS, outside the middleware above
     install_metrics(app, settings)  # GET /metrics; request metrics outermost (they see 401s and 413s)
     return app

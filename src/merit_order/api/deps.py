@@ -14,6 +14,7 @@ from fastapi import Depends, HTTPException
 from starlette.requests import HTTPConnection
 
 from merit_order.jobs.base import JobQueue
+from merit_order.schedule_jobs.queue import ScheduleQueue
 from merit_order.services import Broadcaster, Services
 from merit_order.settings import Settings
 from merit_order.validation import Limits
@@ -45,8 +46,16 @@ def get_job_queue(services: Annotated[Services, Depends(get_services)]) -> JobQu
     return services.jobs
 
 
+def get_schedule_queue(services: Annotated[Services, Depends(get_services)]) -> ScheduleQueue:
+    """The schedule queue, or a 503 when this deployment has none."""
+    if services.schedules is None:
+        raise HTTPException(status_code=503, detail="schedules are not available in this deployment")
+    return services.schedules
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 LimitsDep = Annotated[Limits, Depends(get_limits)]
 ServicesDep = Annotated[Services, Depends(get_services)]
 BroadcasterDep = Annotated[Broadcaster, Depends(get_broadcaster)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
+ScheduleQueueDep = Annotated[ScheduleQueue, Depends(get_schedule_queue)]

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from merit_order.api.deps import ServicesDep
 from merit_order.metrics import http_request, render, render_cluster_jobs
+from merit_order.schedule_jobs.stats import render as render_schedule_stats
 from merit_order.settings import Settings
 
 _CLUSTER_READ_TIMEOUT_S = 2.0  # a scrape must not hang on a half-dead Redis
@@ -109,6 +110,13 @@ def install_metrics(app: FastAPI, settings: Settings) -> None:
             else:
                 if counts is not None:  # Celery mode: the workers' counts, from Redis
                     body += render_cluster_jobs(counts)
+        if services.schedules is not None:
+            try:
+                snapshot = await asyncio.wait_for(services.schedules.stats_snapshot(), timeout=_CLUSTER_READ_TIMEOUT_S)
+            except Exception as error:  # noqa: BLE001 - Redis down: the family is missing from this scrape
+                structlog.get_logger(__name__).warning("metrics.schedules_unavailable", error=f"{type(error).__name__}: {error}")
+            else:
+                body += render_schedule_stats(snapshot)
         return Response(body, media_type=content_type)
 
     app.add_api_route(

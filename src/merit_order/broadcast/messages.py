@@ -62,8 +62,21 @@ class HeartbeatMessage(TypedDict):
     at: str
 
 
+class ScheduleMessage(TypedDict):
+    """A day-ahead schedule's state (POST /schedules): sent as its solve improves (throttled)
+    and once when it ends; the full schedule is read from `location` (it can be megabytes)."""
+
+    type: Literal["schedule"]
+    id: str
+    at: str
+    status: str  # queued | running | done | failed | cancelled
+    progress: dict[str, Any]  # {"objective", "lower_bound", "gap", "elapsed_s"}
+    error: str | None
+    location: str
+
+
 #: Everything the broadcaster publishes (and replays to a client that connects later).
-FeedMessage = PlanMessage
+FeedMessage = PlanMessage | ScheduleMessage
 #: Everything a `/ws` client may receive.
 ServerMessage = FeedMessage | HelloMessage | HeartbeatMessage
 
@@ -129,6 +142,21 @@ def job_plan_messages(
             message["label"] = result["label"]
         messages.append(message)
     return messages
+
+
+def schedule_message(
+    schedule_id: str, status: str, progress: Mapping[str, Any], error: str | None = None
+) -> ScheduleMessage:
+    """The feed's message for a schedule's latest state (embedded executor and workers alike)."""
+    return {
+        "type": "schedule",
+        "id": schedule_id,
+        "at": utc_now_iso(),
+        "status": status,
+        "progress": dict(progress),
+        "error": error,
+        "location": f"/schedules/{schedule_id}",
+    }
 
 
 def hello_message(*, backend: str, heartbeat_s: float, queue_size: int, history: int) -> HelloMessage:

@@ -110,6 +110,8 @@ def create_celery_app(
         merit_order_redis_url=redis_url,
         merit_order_result_ttl=result_ttl_seconds,
         merit_order_recovery=recovery or Recovery(),
+        # The queues a worker consumes; other task families (schedules) add theirs when registered.
+        merit_order_queues=[QUEUE],
     )
     app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)(_solve_chunk_task)
     return app
@@ -292,7 +294,7 @@ def run_worker(
         f"--loglevel={loglevel}",
         f"--concurrency={concurrency or os.cpu_count() or 1}",
         f"--pool={pool}",
-        f"--queues={QUEUE}",
+        f"--queues={','.join(app.conf.merit_order_queues)}",
         "--without-gossip",
         "--without-mingle",
     ]

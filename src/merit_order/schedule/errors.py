@@ -81,4 +81,14 @@ class ScheduleInputError(ScheduleError, ValueError):
 
 
 class ScheduleInfeasible(ScheduleError):
-    """No schedule can meet the demand and reserve; the message says which period and why."""
+    """No schedule can meet the demand and reserve; the message says which period and why.
+
+    `period` (1-based) is set when one period alone is impossible, so that the HTTP route can
+    name it as data in its 422, as it names the places of an input error."""
+
+    def __init__(self, message: str, period: int | None = None) -> None:
+        super().__init__(message)
+        self.period = period
+
+    def __reduce__(self) -> tuple[type, tuple[str, int | None]]:
+        return (type(self), (str(self), self.period))

@@ -106,12 +106,14 @@ def check_capacity(problem: Problem) -> None:
         if pmax + ren_hi[t] < problem.demand[t] + problem.reserve[t] - 1e-9:
             raise ScheduleInfeasible(
                 f"period {t + 1}: demand {problem.demand[t]:,.1f} MW + reserve {problem.reserve[t]:,.1f} MW "
-                f"exceeds the whole fleet's capacity {pmax + ren_hi[t]:,.1f} MW"
+                f"exceeds the whole fleet's capacity {pmax + ren_hi[t]:,.1f} MW",
+                period=t + 1,
             )
         if must_min + ren_lo[t] > problem.demand[t] + 1e-9:
             raise ScheduleInfeasible(
                 f"period {t + 1}: must-run minimum output and renewables' minimum "
-                f"{must_min + ren_lo[t]:,.1f} MW exceed demand {problem.demand[t]:,.1f} MW"
+                f"{must_min + ren_lo[t]:,.1f} MW exceed demand {problem.demand[t]:,.1f} MW",
+                period=t + 1,
             )
 
 
