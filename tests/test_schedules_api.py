@@ -250,3 +250,12 @@ def test_openapi_shows_both_formats_and_each_example_is_accepted(client: TestCli
     for item in examples.values():
         location = submit(client, item["value"])
         assert wait_for(client, location)["status"] == "done"
+
+
+def test_late_clients_get_recent_plans_replayed_but_not_schedule_progress(client: TestClient) -> None:
+    assert client.post("/productionplan", json=example("payload3.json")).status_code == 200
+    wait_for(client, submit(client, PGLIB, gap=0.0))
+    with client.websocket_connect("/ws") as ws:
+        hello = ws.receive_json()
+        replay = [ws.receive_json() for _ in range(hello["history"])]
+    assert replay and {m["type"] for m in replay} == {"plan"}

@@ -85,10 +85,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app)
 
     app.include_router(plan.router)  # /_healthcheck
+    app.include_router(schedule_page.router)  # /monitor/schedules (before live: its /monitor/{asset} would 404 it)
     app.include_router(live.router)  # /ws and /monitor
     app.include_router(jobs.router)  # /productionplan/jobs (batches, Celery or in-process)
     app.include_router(schedules.router)  # /schedules (day-ahead unit commitment, Celery or in-process)
-    app.include_router(schedule_page.router)  # /monitor/schedules (the schedule page)
     install_access_control(app, settings)  # API_KEY and CORS_ORIGINS, outside the middleware above
     install_metrics(app, settings)  # GET /metrics; request metrics outermost (they see 401s and 413s)
     return app

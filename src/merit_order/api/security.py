@@ -30,6 +30,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from merit_order.api.docs import ASSET_PATHS as DOCS_ASSET_PATHS
+from merit_order.api.routes.schedule_page import SCHEDULE_PAGE_PATHS
 
 API_KEY_HEADER = b"x-api-key"
 API_KEY_QUERY = "api_key"
@@ -124,7 +125,7 @@ SECURITY_SCHEME = {"APIKey": {"type": "apiKey", "in": "header", "name": "X-API-K
 
 def open_paths(settings: Any) -> frozenset[str]:
     """The paths that never need the key under these settings."""
-    paths = set(ALWAYS_OPEN) | MONITOR_PAGE_PATHS
+    paths = set(ALWAYS_OPEN) | MONITOR_PAGE_PATHS | SCHEDULE_PAGE_PATHS  # the pages ask for the key themselves
     if not settings.metrics_require_key:
         paths.add("/metrics")
     if not settings.docs_require_key:

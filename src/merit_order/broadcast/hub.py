@@ -28,7 +28,7 @@ from typing import Any
 import structlog
 
 from ..metrics import BROADCAST_MESSAGES, WS_CLIENTS
-from .messages import FeedMessage, encode
+from .messages import FeedMessage, encode, is_replayed
 
 log = structlog.get_logger(__name__)
 
@@ -128,7 +128,8 @@ class Hub:
     def fan_out(self, text: str) -> None:
         """Queue `text` for every client without waiting; a full queue loses its oldest message."""
         self.fanned_out += 1
-        self._recent.append(text)
+        if is_replayed(text):
+            self._recent.append(text)
         dropped = 0
         for sub in tuple(self._subs):
             if not sub.offer(text):

@@ -174,6 +174,18 @@ def heartbeat_message() -> HeartbeatMessage:
     return {"type": "heartbeat", "at": utc_now_iso()}
 
 
+#: What a replayed message's text starts with: only plans are kept for clients that connect
+#: later (the monitor's history). A schedule's progress is many small messages that would push
+#: the plans out, and the schedule page reads its history from `GET /schedules` instead.
+#: Every builder here puts "type" first, and `encode` keeps the order, so the test is a prefix.
+_REPLAYED_PREFIX = '{"type":"plan"'
+
+
+def is_replayed(text: str) -> bool:
+    """True for an encoded message the hub keeps for late clients (a plan)."""
+    return text.startswith(_REPLAYED_PREFIX)
+
+
 def encode(message: Mapping[str, Any]) -> str:
     """Compact JSON; NaN/inf are refused (a browser's JSON.parse would reject them anyway)."""
     return json.dumps(message, separators=(",", ":"), allow_nan=False, ensure_ascii=False)

@@ -243,7 +243,7 @@ def _end(
         return
     has_schedule = outcome.schedule is not None and outcome.status != "failed"
     try:
-        record_inredis_client(client, outcome.status, seconds, outcome.snapshot.gap if has_schedule else None)
+        record_in_redis(client, outcome.status, seconds, outcome.snapshot.gap if has_schedule else None)
     except (redis.exceptions.RedisError, OSError):
         log.warning("schedule_stats_write_failed", schedule_id=schedule_id)
     log.info("schedule_finished", schedule_id=schedule_id, status=outcome.status, objective=outcome.snapshot.objective,
