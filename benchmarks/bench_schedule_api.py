@@ -1,0 +1,137 @@
+"""The schedule service against the CLI: the same instance, the same options, one after the other.
+
+    .venv/bin/python benchmarks/bench_schedule_api.py                       # rts_gmlc 2020-01-27, 48 periods
+    .venv/bin/python benchmarks/bench_schedule_api.py --day 2020-09-20 --gap 0.005 --time-limit 60
+    .venv/bin/python benchmarks/bench_schedule_api.py --redis redis://127.0.0.1:6379/11   # on a Celery worker
+
+The CLI runs `merit-order schedule FILE --periods N --gap G --time-limit S` in a subprocess
+(its wall time includes Python's start-up and imports, as a user pays them). The API is a real
+uvicorn server (started first, by PID, and left to warm up as a running service is), sent
+`POST /schedules?periods=N&gap=G&time_limit_s=S` and polled every 50 ms until `done`: its time
+is from the POST to the first poll that sees `done`. Printed: objective, proven bound, gap and
+time of each, and the ratio of the times (the issue's figure: within 10 %). The solver's
+phases are shared out by time, so two runs of one instance may end on different schedules
+when the time limit (not the gap) ends them; the bounds are certificates either way.
+With --redis, the API and one `merit-order worker` run on that Redis (database flushed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+DATA = ROOT / "tests" / "data" / "uc" / "pglib-uc" / "rts_gmlc"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http(method: str, url: str, body: bytes | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return answer.status, json.loads(answer.read())
+
+
+def run_cli(path: Path, periods: int, gap: float, limit: float) -> dict[str, Any]:
+    began = time.monotonic()
+    out = subprocess.run(
+        [str(BIN / "merit-order"), "schedule", str(path), "--periods", str(periods), "--gap", str(gap), "--time-limit", str(limit)],
+        capture_output=True, check=True, text=True,
+    )
+    seconds = time.monotonic() - began
+    document = json.loads(out.stdout)
+    return {"objective": document["objective"], "lower_bound": document["lower_bound"], "gap": document["gap"], "seconds": seconds,
+            "solve_seconds": document["solve_seconds"]}
+
+
+def run_api(path: Path, periods: int, gap: float, limit: float, redis_url: str | None) -> dict[str, Any]:
+    port = free_port()
+    env = {**os.environ, "LOG_LEVEL": "WARNING", "LOG_FORMAT": "console"}
+    env.pop("REDIS_URL", None)
+    worker = None
+    log = tempfile.TemporaryFile()
+    if redis_url:
+        subprocess.run([str(BIN / "python"), "-c", f"import redis; redis.Redis.from_url({redis_url!r}).flushdb()"], check=True)
+        env["REDIS_URL"] = redis_url
+        worker = subprocess.Popen([str(BIN / "merit-order"), "worker", "--concurrency", "1", "--loglevel", "WARNING"],
+                                  env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [str(BIN / "uvicorn"), "--factory", "merit_order.api.app:create_app", "--port", str(port), "--no-access-log"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                http("GET", base + "/_healthcheck")
+                break
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(8)  # a running service: the fork server (or the worker) has its solver loaded
+        body = path.read_bytes()
+        began = time.monotonic()
+        status, accepted = http("POST", f"{base}/schedules?periods={periods}&gap={gap}&time_limit_s={limit}", body)
+        assert status == 202, accepted
+        while True:
+            _, document = http("GET", base + accepted["location"])
+            if document["status"] in ("done", "failed", "cancelled"):
+                break
+            time.sleep(0.05)
+        seconds = time.monotonic() - began
+        assert document["status"] == "done", document
+        schedule = document["schedule"]
+        return {"objective": schedule["objective"], "lower_bound": schedule["lower_bound"], "gap": schedule["gap"], "seconds": seconds,
+                "solve_seconds": schedule["solve_seconds"], "created_at": document["created_at"], "started_at": document["started_at"]}
+    finally:
+        for process in (server, worker):
+            if process is not None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--day", default="2020-01-27")
+    parser.add_argument("--periods", type=int, default=48)
+    parser.add_argument("--gap", type=float, default=0.005)
+    parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--redis", default=None, help="run the API on this Redis with one Celery worker")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each, alternating (the medians are compared)")
+    args = parser.parse_args()
+    path = DATA / f"{args.day}.json"
+    rows: dict[str, list[dict[str, Any]]] = {"CLI": [], "API": []}
+    for _ in range(args.runs):
+        rows["CLI"].append(run_cli(path, args.periods, args.gap, args.time_limit))
+        rows["API"].append(run_api(path, args.periods, args.gap, args.time_limit, args.redis))
+    where = "Celery worker" if args.redis else "embedded"
+    print(f"rts_gmlc {args.day}, {args.periods} periods, gap {args.gap}, time limit {args.time_limit:g} s (API: {where}), {args.runs} runs each")
+    for name, runs in rows.items():
+        for row in runs:
+            print(f"  {name}: objective {row['objective']:,.1f}  bound {row['lower_bound']:,.1f}  gap {row['gap']:.3%}  "
+                  f"{row['seconds']:.2f} s (solver {row['solve_seconds']:.2f} s)")
+    cli = statistics.median(r["seconds"] for r in rows["CLI"])
+    api = statistics.median(r["seconds"] for r in rows["API"])
+    ratio = api / cli
+    print(f"  median time to done: CLI {cli:.2f} s, API {api:.2f} s; API / CLI {ratio:.3f} "
+          f"({'ok' if ratio <= 1.10 else 'MISS'}: within 10 %)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
