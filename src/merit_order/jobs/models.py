@@ -60,7 +60,7 @@ class SeriesBatch(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    powerplants: Annotated[list[PowerPlant], Field(min_length=1)]
+    powerplants: list[PowerPlant]  # an empty fleet is valid (load 0 -> [], as for /productionplan)
     periods: Annotated[list[Period], Field(min_length=1)]
 
     @model_validator(mode="after")
