@@ -319,7 +319,7 @@ def exported_series(text: str) -> set[str]:
     declared = re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE)
     names = {name for name, _ in declared}
     series = set()
-    for name, kind in declared:
+    for name, _kind in declared:
         base = name.removesuffix("_created")
         if name != base and (f"{base}_total" in names or base in names):
             continue  # the creation time of a counter or histogram, not a series of its own
