@@ -21,8 +21,8 @@ import argparse
 import json
 import os
 import signal
-import statistics
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,17 +60,24 @@ def run_cli(path: Path, periods: int, gap: float, limit: float) -> dict[str, Any
             "solve_seconds": document["solve_seconds"]}
 
 
-def run_api(path: Path, periods: int, gap: float, limit: float, redis_url: str | None) -> dict[str, Any]:
+def run_api(
+    path: Path, periods: int, gap: float, limit: float, redis_url: str | None, kill_at: float | None = None
+) -> dict[str, Any]:
+    """One solve through a real server; with `kill_at`, two workers, and the one solving is
+    SIGKILLed (its whole process group: the machine lost) `kill_at` seconds after the POST."""
     port = free_port()
     env = {**os.environ, "LOG_LEVEL": "WARNING", "LOG_FORMAT": "console"}
     env.pop("REDIS_URL", None)
-    worker = None
-    log = tempfile.TemporaryFile()
+    workers: dict[str, subprocess.Popen[bytes]] = {}
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - the servers' output, read after they stop
     if redis_url:
         subprocess.run([str(BIN / "python"), "-c", f"import redis; redis.Redis.from_url({redis_url!r}).flushdb()"], check=True)
         env["REDIS_URL"] = redis_url
-        worker = subprocess.Popen([str(BIN / "merit-order"), "worker", "--concurrency", "1", "--loglevel", "WARNING"],
-                                  env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        for name in ("w1", "w2") if kill_at is not None else ("w1",):
+            workers[name] = subprocess.Popen(
+                [str(BIN / "merit-order"), "worker", "--concurrency", "1", "--name", f"{name}@%h", "--loglevel", "WARNING"],
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
     server = subprocess.Popen(
         [str(BIN / "uvicorn"), "--factory", "merit_order.api.app:create_app", "--port", str(port), "--no-access-log"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -88,19 +95,27 @@ def run_api(path: Path, periods: int, gap: float, limit: float, redis_url: str |
         began = time.monotonic()
         status, accepted = http("POST", f"{base}/schedules?periods={periods}&gap={gap}&time_limit_s={limit}", body)
         assert status == 202, accepted
+        killed_at = resumed_after = None
         while True:
             _, document = http("GET", base + accepted["location"])
             if document["status"] in ("done", "failed", "cancelled"):
                 break
+            now = time.monotonic()
+            if kill_at is not None and killed_at is None and document["status"] == "running" and now - began >= kill_at:
+                victim = document["worker"].split("@")[0]
+                os.killpg(workers[victim].pid, signal.SIGKILL)
+                killed_at = now
+            if killed_at is not None and resumed_after is None and document["attempts"] == 2 and document["status"] == "running":
+                resumed_after = now - killed_at
             time.sleep(0.05)
         seconds = time.monotonic() - began
         assert document["status"] == "done", document
         schedule = document["schedule"]
         return {"objective": schedule["objective"], "lower_bound": schedule["lower_bound"], "gap": schedule["gap"], "seconds": seconds,
-                "solve_seconds": schedule["solve_seconds"], "created_at": document["created_at"], "started_at": document["started_at"]}
+                "solve_seconds": schedule["solve_seconds"], "resumed_after": resumed_after, "attempts": document["attempts"]}
     finally:
-        for process in (server, worker):
-            if process is not None:
+        for process in (server, *workers.values()):
+            if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=30)
 
@@ -113,7 +128,22 @@ def main() -> int:
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--redis", default=None, help="run the API on this Redis with one Celery worker")
     parser.add_argument("--runs", type=int, default=3, help="runs of each, alternating (the medians are compared)")
+    parser.add_argument("--kill-at", type=float, default=None,
+                        help="with --redis: two workers, SIGKILL the one solving this many seconds after the POST, "
+                        "and report the time lost against an undisturbed run")
     args = parser.parse_args()
+    if args.kill_at is not None:
+        if not args.redis:
+            parser.error("--kill-at needs --redis")
+        path = DATA / f"{args.day}.json"
+        calm = run_api(path, args.periods, args.gap, args.time_limit, args.redis)
+        hurt = run_api(path, args.periods, args.gap, args.time_limit, args.redis, kill_at=args.kill_at)
+        print(f"rts_gmlc {args.day}, {args.periods} periods, gap {args.gap}, time limit {args.time_limit:g} s, Celery")
+        print(f"  undisturbed: {calm['seconds']:.2f} s to done (objective {calm['objective']:,.1f})")
+        print(f"  worker SIGKILLed at {args.kill_at:g} s: {hurt['seconds']:.2f} s to done (objective {hurt['objective']:,.1f}, "
+              f"attempts {hurt['attempts']}); solving again on the other worker {hurt['resumed_after']:.1f} s after the kill")
+        print(f"  time lost: {hurt['seconds'] - calm['seconds']:.1f} s (the kill delay {args.kill_at:g} s of work is redone)")
+        return 0
     path = DATA / f"{args.day}.json"
     rows: dict[str, list[dict[str, Any]]] = {"CLI": [], "API": []}
     for _ in range(args.runs):
