@@ -17,9 +17,12 @@ from .chunks import Chunk, ChunkMessage, PeriodResult, chunk_requests
 
 
 def cost_model_from(options: dict[str, Any]) -> CostModel:
+    # The defaults from an instance: on a slots dataclass the class attribute is the slot's
+    # descriptor, not the default (float() of it raised when an option was missing).
+    default = CostModel()
     return CostModel(
-        gas_co2_t_per_mwh=float(options.get("gas_co2_t_per_mwh", CostModel.gas_co2_t_per_mwh)),
-        kerosine_co2_t_per_mwh=float(options.get("kerosine_co2_t_per_mwh", CostModel.kerosine_co2_t_per_mwh)),
+        gas_co2_t_per_mwh=float(options.get("gas_co2_t_per_mwh", default.gas_co2_t_per_mwh)),
+        kerosine_co2_t_per_mwh=float(options.get("kerosine_co2_t_per_mwh", default.kerosine_co2_t_per_mwh)),
     )
 
 
