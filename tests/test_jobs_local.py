@@ -8,6 +8,8 @@ from jobs_helpers import assert_matches, fleet, series, wait_done
 from test_cache_memory import _payload3
 
 from merit_order.api.app import create_app
+from merit_order.calculator import CostModel
+from merit_order.jobs.compute import cost_model_from
 from merit_order.settings import Settings
 
 
@@ -129,3 +131,10 @@ def test_jobs_accept_bodies_larger_than_the_sync_limit() -> None:
         big = client.post("/productionplan/jobs", json={"powerplants": plants, "periods": periods})
         assert big.status_code == 202, big.text
         assert wait_done(client, big.headers["Location"])["progress"]["periods_done"] == 1200
+
+
+def test_a_job_without_co2_options_is_costed_with_the_default_cost_model() -> None:
+    # The options of a job message may leave the CO2 factors out; the defaults are CostModel's
+    # (they were read off the slots dataclass's class once, which holds descriptors: TypeError).
+    assert cost_model_from({}) == CostModel()
+    assert cost_model_from({"gas_co2_t_per_mwh": 0.5}) == CostModel(gas_co2_t_per_mwh=0.5)
