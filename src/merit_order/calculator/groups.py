@@ -21,18 +21,26 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .classes import Intervals, class_share, on_intervals, runs, suffix_sets
 from .fleet import Unit
 from .window import on_points, on_range
 
 
 class Block(NamedTuple):
-    """`count` identical units, fleet[first : first + count], in merit order."""
+    """`count` units of one cost, fleet[first : first + count], in merit order.
+
+    Identical units (same lo and hi) when `sets` is None; otherwise an equal-cost class of
+    units that differ (classes.py): `ranges` holds each unit's (lo, hi) and `sets` the
+    totals each suffix of the class can produce, and lo/hi are the least lo and greatest hi.
+    """
 
     first: int
     count: int
     lo: int
     hi: int
     cost: float
+    ranges: tuple[tuple[int, int], ...] = ()
+    sets: tuple[Intervals, ...] | None = None
 
 
 def group_blocks(fleet: Sequence[Unit]) -> list[Block]:
@@ -49,6 +57,37 @@ def group_blocks(fleet: Sequence[Unit]) -> list[Block]:
             out[-1] = last._replace(count=last.count + 1)
         else:
             out.append(Block(k, 1, u.lo, u.hi, u.cost))
+    return out
+
+
+def class_blocks(fleet: Sequence[Unit], load: int) -> list[Block]:
+    """group_blocks, with each run of exactly equal cost merged into one class where that costs no more.
+
+    A class replaces its blocks when its reachable totals (up to the load) are a few
+    intervals, no more than the window passes of the blocks it replaces: then its column
+    never costs more cells, and usually far fewer (hundreds of plants of one efficiency with
+    their own Pmins become one column instead of hundreds).
+    """
+    blocks = group_blocks(fleet)
+    out: list[Block] = []
+    k = 0
+    while k < len(blocks):
+        end = k + 1
+        while end < len(blocks) and blocks[end].cost == blocks[k].cost:
+            end += 1
+        if end - k == 1:
+            out.append(blocks[k])
+            k = end
+            continue
+        first, count = blocks[k].first, blocks[end - 1].first + blocks[end - 1].count - blocks[k].first
+        ranges = tuple((u.lo, u.hi) for u in fleet[first : first + count])
+        sets = suffix_sets(ranges, load)
+        if sets is not None and len(on_intervals(sets[0], load)) <= sum(passes(b, load) for b in blocks[k:end]):
+            lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+            out.append(Block(first, count, lo, hi, blocks[k].cost, ranges, tuple(sets)))
+        else:
+            out.extend(blocks[k:end])
+        k = end
     return out
 
 
@@ -76,6 +115,8 @@ def intervals(block: Block, top: int) -> list[tuple[int, int]]:
 
 def passes(block: Block, top: int) -> int:
     """How many windows of work the block's column costs (1 for a unit or an all-or-nothing group)."""
+    if block.sets is not None:
+        return max(1, len(on_intervals(block.sets[0], top)))
     if block.count == 1 or block.lo == block.hi:
         return 1
     return max(1, len(intervals(block, top)))
@@ -86,6 +127,13 @@ def group_column(
 ) -> None:
     """Lower `out` (the block's column on [a0, b0], already holding "all off") by every way to run it."""
     cost = block.cost
+    if block.sets is not None:
+        for lo, hi in on_intervals(block.sets[0], b0 - a1):
+            y_lo, y_hi = max(a0, a1 + lo), min(b0, b1 + hi)
+            if y_lo <= y_hi:
+                on = on_range(nxt, a1, b1, y_lo, y_hi, lo, hi, cost)
+                np.minimum(out[y_lo - a0 : y_hi - a0 + 1], on, out=out[y_lo - a0 : y_hi - a0 + 1])
+        return
     if block.lo == block.hi:
         y_lo, y_hi = max(a0, a1 + block.lo), min(b0, b1 + block.count * block.lo)
         if y_lo <= y_hi:
@@ -130,11 +178,15 @@ def group_share(
     [j*lo, j*hi] gives j's greatest split. At most count + 1 candidates.
     """
     b1 = a1 + len(nxt) - 1
-    t_lo, t_hi = max(0, left - b1), min(block.count * block.hi, left - a1)
+    most = block.count * block.hi if block.sets is None else block.sets[0][-1][1]
+    t_lo, t_hi = max(0, left - b1), min(most, left - a1)
     if t_lo > t_hi:  # pragma: no cover - the walk only reaches states on an optimal path
         raise AssertionError("tie walk lost the optimal plan")
     totals = np.arange(t_lo, t_hi + 1)
     fits = spent + block.cost * totals + nxt[left - totals - a1] <= limit
+    if block.sets is not None:
+        shares = class_share(block.ranges, block.sets, runs(fits, t_lo))
+        return shares, sum(shares)
     # last[i]: the greatest admissible total <= t_lo + i (t_lo - 1 if none)
     last = np.maximum.accumulate(np.where(fits, totals, t_lo - 1))
     best: list[int] | None = None

@@ -21,7 +21,7 @@ from .control import SolveControl
 from .errors import InfeasibleLoad, ProblemTooLarge
 from .feasibility import nearest_feasible
 from .fleet import Unit
-from .groups import Block, group_blocks, group_column, group_share, passes, single_blocks
+from .groups import Block, class_blocks, group_column, group_share, passes, single_blocks
 from .window import on_range, window_min
 
 #: Costs within this relative distance of each other are ties (DESIGN.md).
@@ -160,7 +160,7 @@ def prepare(units: Sequence[Unit], load: int, method: str = "auto") -> Solve:
             raise ValueError(f"enumeration is for at most {MAX_ENUMERATION} units that can run, not {len(fleet)}")
         solve._method = "enumeration"
         return solve
-    blocks = single_blocks(fleet) if method.startswith("exact-dp") else group_blocks(fleet)
+    blocks = single_blocks(fleet) if method.startswith("exact-dp") else class_blocks(fleet, load)
     solve._method = "groups" if len(blocks) < len(fleet) else "exact-dp"
     solve._exact = _prepare_exact(fleet, load, blocks, bound=not method.endswith("-unbounded"))
     solve.cells = solve._exact.cells
