@@ -39,17 +39,20 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "src" / "merit_order" / "exampl
 
 
 def slow_fleet(count: int, load: float, tag: str = "") -> dict[str, Any]:
-    """Issue 14's shape: identical gas units with a tiny Pmin and a Pmax just under the load.
+    """Issue 14's shape: gas units with a tiny Pmin and a Pmax just under the load.
 
     The merit-order fill breaks the Pmin rule (the last unit would run at 0.3 MW), the
     greedy bound admits nearly every split, so the table spans the whole load for every unit.
+    Their efficiencies differ by 1e-12 relative: the costs tie (within 1e-9) without being
+    equal, so neither the groups nor the equal-cost classes apply (docs/algorithm.md) and the
+    solve stays as heavy as issue 14 measured it; identical units would be one small column.
     """
     pmax = round(load - 0.3, 1)
     return {
         "load": load,
         "fuels": {"gas(euro/MWh)": 13.4, "kerosine(euro/MWh)": 50.8, "co2(euro/ton)": 20, "wind(%)": 0},
         "powerplants": [
-            {"name": f"gas{i}{tag}", "type": "gasfired", "efficiency": 0.5, "pmin": 0.5, "pmax": pmax}
+            {"name": f"gas{i}{tag}", "type": "gasfired", "efficiency": 0.5 * (1 + i * 1e-12), "pmin": 0.5, "pmax": pmax}
             for i in range(count)
         ],
     }
