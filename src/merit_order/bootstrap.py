@@ -12,6 +12,8 @@ all three live in this process.
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
 
 from merit_order.broadcast import InProcessBroadcaster, RedisBroadcaster, job_plan_messages
@@ -58,7 +60,7 @@ def build_plan_cache(settings: Settings) -> PlanCache:
 
 def build_broadcaster(settings: Settings) -> Broadcaster:
     """The live feed (/ws): Redis pub/sub across replicas when REDIS_URL is set, else in-process."""
-    common = {
+    common: dict[str, Any] = {
         "queue_size": settings.broadcast_queue_size,
         "max_clients": settings.broadcast_max_clients,
         "heartbeat_s": settings.broadcast_heartbeat_seconds,

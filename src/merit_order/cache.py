@@ -253,7 +253,7 @@ class RedisCache:
             return None
         try:
             raw = await self._client.get(key)
-        except Exception as error:  # any Redis/socket error is a miss, never a failed request
+        except Exception as error:  # noqa: BLE001 - any Redis/socket error is a miss, never a failed request
             self._failed("get", error)
             return None
         self._succeeded()
@@ -272,7 +272,7 @@ class RedisCache:
         try:
             # SET with EX is SETEX (redis-py deprecates the setex spelling).
             await self._client.set(key, orjson.dumps(value), ex=self._ttl)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a cache that cannot store is not a failed request
             self._failed("set", error)
             return
         self._succeeded()
@@ -282,7 +282,7 @@ class RedisCache:
         started = time.perf_counter()
         try:
             await self._client.ping()
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a health check must answer, whatever broke
             self._failed("ping", error)
             return {
                 "backend": self.backend,
@@ -301,7 +301,7 @@ class RedisCache:
     async def aclose(self) -> None:
         try:
             await self._client.aclose()
-        except Exception:  # closing a connection to a dead server must not fail shutdown
+        except Exception:  # noqa: BLE001 - closing a connection to a dead server must not fail shutdown
             pass
 
 

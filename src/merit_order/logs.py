@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 import orjson
 import structlog
+from structlog.typing import EventDict
 
 from merit_order.settings import Settings
 
@@ -56,7 +57,7 @@ def redact(text: str) -> str:
     return text
 
 
-def redact_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def redact_secrets(_: Any, __: str, event: EventDict) -> EventDict:
     """structlog processor: `redact` every string field of the line (the event, an exception...)."""
     for key, value in event.items():
         if isinstance(value, str):
@@ -64,13 +65,13 @@ def redact_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-class _CurrentStdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _CurrentStdoutHandler(logging.StreamHandler[TextIO]):
     """A StreamHandler on whatever sys.stdout is at the time of each record."""
 
     def __init__(self) -> None:
         super().__init__(sys.stdout)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return sys.stdout
 
@@ -105,7 +106,7 @@ class _StdoutLines:
 
 
 def _named(name: str) -> Any:
-    def add_logger_name(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    def add_logger_name(_: Any, __: str, event: EventDict) -> EventDict:
         event["logger"] = name
         return event
 

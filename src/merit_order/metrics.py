@@ -38,7 +38,6 @@ import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
-import structlog
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -48,6 +47,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
 from merit_order.calculator.errors import InfeasibleLoad, ProblemTooLarge, SolveCancelled
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"

@@ -29,9 +29,9 @@ from merit_order.calculator import (
 )
 from merit_order.calculator.document import challenge_list, plan_document
 from merit_order.clock import utc_now_iso
-from merit_order.solve_budget import SolveTimedOut, budget_for, finish_heavy, finish_light
 from merit_order.services import Services
 from merit_order.settings import Settings
+from merit_order.solve_budget import SolveTimedOut, budget_for, finish_heavy, finish_light
 
 log = structlog.get_logger(__name__)
 
@@ -86,7 +86,7 @@ async def plan_request(
     if key is not None:
         try:
             cached = await services.cache.get(key)
-        except Exception:  # noqa: BLE001 - a broken cache is a miss, never a failed request
+        except Exception:  # a broken cache is a miss, never a failed request (logged with its traceback)
             log.warning("cache_get_failed", exc_info=True)
             metrics.cache_lookup("error")
         else:
@@ -104,7 +104,7 @@ async def plan_request(
     if key is not None:
         try:
             await services.cache.set(key, answer.document())
-        except Exception:  # noqa: BLE001
+        except Exception:  # a cache that cannot store is not a failed request (logged with its traceback)
             log.warning("cache_set_failed", exc_info=True)
     await _broadcast(services, request, answer)
     return answer
@@ -182,5 +182,5 @@ async def _broadcast(services: Services, request: ProductionPlanRequest, answer:
             await broadcaster.publish(build())
         else:
             broadcaster.remember(build)
-    except Exception:  # noqa: BLE001
+    except Exception:  # the live feed is a side channel: never fail the plan (logged with its traceback)
         log.warning("broadcast_failed", exc_info=True)

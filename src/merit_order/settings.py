@@ -263,7 +263,7 @@ class Settings(BaseSettings):
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics on /metrics.")
 
     @model_validator(mode="after")
-    def _default_page_within_the_maximum(self) -> "Settings":
+    def _default_page_within_the_maximum(self) -> Settings:
         """A default page larger than the largest allowed one would make every plain poll a 422."""
         if self.job_results_default_limit > self.job_results_max_limit:
             raise ValueError("JOB_RESULTS_DEFAULT_LIMIT must not exceed JOB_RESULTS_MAX_LIMIT")

@@ -81,7 +81,7 @@ class Limits:
     )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Limits":
+    def from_settings(cls, settings: Settings) -> Limits:
         return cls(
             max_plants=settings.max_plants,
             max_load_mw=settings.max_load_mw,

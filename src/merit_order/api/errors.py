@@ -8,7 +8,7 @@ answers a generic 500 with the request id.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,7 +23,7 @@ from merit_order.solve_budget import SolveRefused
 from merit_order.validation import FieldError, PayloadError, summarise, translate_errors
 
 
-def error_response(request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(request: Request, status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> JSONResponse:
     body = {**body, "request_id": request_id_of(request.scope)}
     return JSONResponse(body, status_code=status, headers=headers)
 

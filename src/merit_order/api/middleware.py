@@ -138,7 +138,7 @@ class RequestContextMiddleware:
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self._handle(scope, receive, send_with_id, request_id)
-        except Exception:  # noqa: BLE001 - the last resort: log it, answer generically
+        except Exception:  # the last resort: log it, answer generically
             log.exception("unhandled_error", method=scope.get("method"), path=scope.get("path"))
             if response["status"] is None:
                 await _send_json(

@@ -95,13 +95,13 @@ class RedisBroadcaster(HubBroadcaster):
         for task in self._tasks:
             try:
                 await task
-            except (asyncio.CancelledError, Exception):
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - closing: how a task ended no longer matters
                 pass
         self._tasks = []
         if self._client is not None:
             try:
                 await self._client.aclose()
-            except Exception:  # pragma: no cover - closing a dead connection
+            except Exception:  # noqa: BLE001 - closing a dead connection  # pragma: no cover
                 pass
             self._client = None
         self.listening = False
@@ -125,7 +125,7 @@ class RedisBroadcaster(HubBroadcaster):
                 await self._client.publish(self.channel, self.origin + b"\n" + text.encode())
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - Redis down: count it, keep the local feed going
                 self.redis_failed += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 BROADCAST_MESSAGES.labels("redis_failed").inc()
@@ -155,7 +155,7 @@ class RedisBroadcaster(HubBroadcaster):
                     self._receive(item["data"])
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any Redis/socket error: reconnect with backoff
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 if self.listening:
                     self.reconnects += 1
@@ -166,7 +166,7 @@ class RedisBroadcaster(HubBroadcaster):
                 self.listening = False
                 try:
                     await pubsub.aclose()
-                except Exception:
+                except Exception:  # noqa: BLE001 - closing a dead subscription before reconnecting
                     pass
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff_s)
@@ -185,7 +185,7 @@ class RedisBroadcaster(HubBroadcaster):
         redis_ok = False
         try:
             redis_ok = bool(await asyncio.wait_for(self._client.ping(), timeout=1.0)) if self._client else False
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a health check must answer, whatever broke
             self.last_error = f"{type(exc).__name__}: {exc}"
         return {
             "status": "ok" if (redis_ok and self.listening) else "degraded",

@@ -7,6 +7,7 @@ from the same pieces (the job's metadata and each finished chunk's results).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from ..clock import utc_now_iso
@@ -76,7 +77,7 @@ def job_meta(kind: str, periods: int, chunks: int, chunk_size: int, options: dic
     }
 
 
-def count_results(results: list[dict[str, Any]]) -> dict[str, int]:
+def count_results(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """How many periods of a chunk ended in each state (ok, infeasible, error)."""
     counts = {"ok": 0, "infeasible": 0, "error": 0}
     for result in results:
@@ -122,8 +123,8 @@ def assemble_status(
     periods = int(meta["periods"])
     counts = {"ok": 0, "infeasible": 0, "error": 0}
     for chunk in chunk_counts.values():
-        for state, n in chunk.items():
-            counts[state] = counts.get(state, 0) + n
+        for outcome, n in chunk.items():
+            counts[outcome] = counts.get(outcome, 0) + n
     periods_done = sum(counts.values())
     finished = len(chunk_counts) >= total_chunks
 

@@ -47,7 +47,7 @@ class Chunk:
         return {"index": self.index, "start": self.start, "fleet": self.fleet, "items": self.items}
 
     @classmethod
-    def from_message(cls, message: ChunkMessage) -> "Chunk":
+    def from_message(cls, message: ChunkMessage) -> Chunk:
         return cls(index=message["index"], start=message["start"], fleet=message["fleet"], items=message["items"])
 
 
@@ -80,14 +80,13 @@ def chunk_requests(chunk: Chunk) -> list[tuple[str | None, ProductionPlanRequest
     For a series the fleet is validated once and its plant models reused for every period,
     which pydantic accepts without re-validating them.
     """
+    out: list[tuple[str | None, ProductionPlanRequest]] = []
     if chunk.fleet is None:
-        out = []
         for item in chunk.items:
             request = LabelledRequest.model_validate(item)
             out.append((request.label, request))
         return out
     plants = [PowerPlant.model_validate(p) for p in chunk.fleet]
-    out = []
     for item in chunk.items:
         period = Period.model_validate(item)
         out.append(

@@ -15,8 +15,8 @@ from .. import metrics
 from . import store, watchdog
 from .base import JobBackendUnavailable, JobStatus, job_meta
 from .celery_app import create_celery_app, publish_chunk
-from .submission import Batch
 from .results import ResultCodec, ResultsNotKept
+from .submission import Batch
 from .watchdog import Recovery
 
 log = structlog.get_logger(__name__)
@@ -101,7 +101,7 @@ class CeleryJobQueue:
         try:
             await self._client.ping()
             workers = await store.live_workers(self._client)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a health check must answer, whatever broke
             return {"backend": self.backend, "status": "down", "broker": "down", "error": f"{type(error).__name__}: {error}", "workers": []}
         return {
             "backend": self.backend,
@@ -114,10 +114,10 @@ class CeleryJobQueue:
     async def aclose(self) -> None:
         try:
             await self._client.aclose()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - closing a connection to a dead server must not fail shutdown
             pass
         try:
             self._app.close()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - shutting down: a Celery app that will not close is let go
             pass
 

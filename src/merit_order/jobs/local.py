@@ -19,11 +19,11 @@ import multiprocessing
 import os
 import time
 import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -41,8 +41,8 @@ from .base import (
 )
 from .chunks import ChunkMessage, PeriodResult
 from .compute import solve_chunk
-from .submission import Batch
 from .results import EMPTY_PAGE, JobGone, PageRequest, ResultCodec, first_error, page_fields, render_page, stored_size
+from .submission import Batch
 
 #: What the live feed is told as each chunk finishes: (job id, the chunk, its periods' results).
 ChunkDone = Callable[[str, ChunkMessage, list[PeriodResult]], Awaitable[None]]
@@ -221,20 +221,20 @@ class LocalJobQueue:
                     metrics.job_state("running")
                 job.running += 1
                 want = self.on_chunk_done is not None and self.feed_wanted()
-                work = (_solve_chunk_stored, message, options, job.codec, want)
+                work = (message, options, job.codec, want)
                 try:
                     if executor is None:
-                        done = await asyncio.to_thread(*work)
+                        done = await asyncio.to_thread(_solve_chunk_stored, *work)
                     else:
                         try:
-                            done = await loop.run_in_executor(executor, *work)
+                            done = await loop.run_in_executor(executor, _solve_chunk_stored, *work)
                         except BrokenProcessPool as error:
                             # A pool process died (OOM killer, a signal): the pool is unusable.
                             # Drop it (the next job starts a new one) and redo this chunk in a
                             # thread, the local equivalent of Celery's redelivery.
                             log.error("job.pool_broken", job_id=job_id, chunk=message["index"], error=repr(error))
                             self._discard_pool(executor)
-                            done = await asyncio.to_thread(*work)
+                            done = await asyncio.to_thread(_solve_chunk_stored, *work)
                 except Exception as error:  # noqa: BLE001 - unexpected: report per period, job "failed"
                     log.error("job.chunk_crashed", job_id=job_id, chunk=message["index"], error=repr(error))
                     done = _crashed_chunk(message, job.codec, error)
@@ -251,7 +251,7 @@ class LocalJobQueue:
                 if self.on_chunk_done is not None and done.results is not None:
                     try:
                         await self.on_chunk_done(job_id, message, done.results)
-                    except Exception:  # noqa: BLE001 - the feed is a side channel
+                    except Exception:  # the feed is a side channel (logged with its traceback)
                         log.warning("job.chunk_publish_failed", job_id=job_id, exc_info=True)
 
         try:

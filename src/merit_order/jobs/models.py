@@ -16,7 +16,7 @@ that name the period), not with these models directly.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
@@ -64,7 +64,7 @@ class SeriesBatch(BaseModel):
     periods: Annotated[list[Period], Field(min_length=1)]
 
     @model_validator(mode="after")
-    def _fleet_is_valid(self) -> "SeriesBatch":
+    def _fleet_is_valid(self) -> SeriesBatch:
         # The fleet-level rules (unique names, ...) live on the request model: apply them once,
         # with the first period, rather than re-implementing them here.
         first = self.periods[0]
@@ -94,12 +94,10 @@ def _batch_kind(value: Any) -> str | None:
 #: The body of POST /productionplan/jobs, for the OpenAPI schema. The route validates with
 #: `submission.parse_submission` (same models, plus the service's limits, and errors that name the period).
 JobSubmission = Annotated[
-    Union[
-        Annotated[RequestsBatch, Tag("requests")],
-        Annotated[Annotated[list[LabelledRequest], Field(min_length=1)], Tag("list")],
-        Annotated[SeriesBatch, Tag("series")],
-        Annotated[LabelledRequest, Tag("single")],
-    ],
+    Annotated[RequestsBatch, Tag("requests")]
+    | Annotated[Annotated[list[LabelledRequest], Field(min_length=1)], Tag("list")]
+    | Annotated[SeriesBatch, Tag("series")]
+    | Annotated[LabelledRequest, Tag("single")],
     Discriminator(
         _batch_kind,
         custom_error_type="invalid_job",

@@ -24,7 +24,7 @@ GIL, so the event loop, for 70-300 ms at a time (measured while paging a 500-pla
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,12 +55,12 @@ class ResultCodec:
     keep_detail: bool
 
     @classmethod
-    def for_job(cls, fleet: Sequence[dict[str, Any]] | None, options: dict[str, Any]) -> "ResultCodec":
+    def for_job(cls, fleet: Sequence[dict[str, Any]] | None, options: dict[str, Any]) -> ResultCodec:
         """The codec of a job, from its fleet (a chunk's `fleet`, or the batch's) and its options."""
         names = tuple(str(p["name"]) for p in fleet) if fleet is not None else None
         return cls(names, bool(options.get("detail", False)))
 
-    def encode(self, result: dict[str, Any], positions: dict[str, int] | None = None) -> bytes:
+    def encode(self, result: Mapping[str, Any], positions: dict[str, int] | None = None) -> bytes:
         """One period's result as stored: without detail unless kept, names as fleet positions."""
         main = orjson.dumps({k: v for k, v in result.items() if k not in ("plan", "detail")})
         plan = detail = b""
@@ -80,13 +80,13 @@ class ResultCodec:
             detail = orjson.dumps(document)
         return b"\n".join((main, plan, detail))
 
-    def encode_chunk(self, results: Iterable[dict[str, Any]]) -> list[bytes]:
+    def encode_chunk(self, results: Iterable[Mapping[str, Any]]) -> list[bytes]:
         """Every period of a chunk, encoded one by one (a thread running this lets the event loop in between)."""
         positions = {name: i for i, name in enumerate(self.names)} if self.names is not None else None
         return [self.encode(result, positions) for result in results]
 
 
-def first_error(results: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+def first_error(results: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
     """The first period of a chunk that hit an error, as `{"index", "reason"}` (a failed job's reason)."""
     for result in results:
         if result.get("status") == "error":

@@ -30,11 +30,11 @@ chunk runs twice (HSETNX on started_at / finished_at decides who counts).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+from collections.abc import Mapping, Sequence
 from typing import Any
-
-import asyncio
 
 import orjson
 
@@ -186,7 +186,7 @@ def chunk_finished(
     job_id: str,
     chunk: int,
     worker: str,
-    results: list[dict[str, Any]],
+    results: Sequence[Mapping[str, Any]],
     total_chunks: int,
     ttl: int,
     codec: ResultCodec | None = None,

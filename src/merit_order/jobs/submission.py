@@ -23,7 +23,7 @@ _MAX_ERRORS = 20
 _PLANT_FIELD = re.compile(r"^powerplants\[(\d+)\]")
 
 
-def parse_submission(payload: Any, limits: Limits, *, max_periods: int) -> "Batch":
+def parse_submission(payload: Any, limits: Limits, *, max_periods: int) -> Batch:
     """The validated job, or a PayloadError naming the period (and plant) and field at fault.
 
     Applies the service's limits (validation.parse_request) to every period, as the sync
@@ -78,7 +78,7 @@ def _raise_if(errors: list[FieldError]) -> None:
 
 def _parse_requests(
     value: Any, limits: Limits, max_periods: int, *, name: str = "requests", where: str = "requests"
-) -> "Batch":
+) -> Batch:
     """A list of full payloads; errors name `{where}[i].field` (`[i].field` for a bare array)."""
     items = _check_list(value, name, max_periods)
     errors: list[FieldError] = []
@@ -97,7 +97,7 @@ def _parse_requests(
     return Batch("requests", None, out)
 
 
-def _parse_series(fleet: Any, value: Any, limits: Limits, max_periods: int) -> "Batch":
+def _parse_series(fleet: Any, value: Any, limits: Limits, max_periods: int) -> Batch:
     periods = _check_list(value, "periods", max_periods)
     if fleet is None:
         raise PayloadError(

@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +70,7 @@ from typing import Any
 import structlog
 
 from . import store
+from .chunks import ChunkMessage
 from .store import job_key
 
 log = structlog.get_logger(__name__)
@@ -125,7 +126,7 @@ class Recovery:
         return self.stale_seconds / 4
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "Recovery":
+    def from_settings(cls, settings: Any) -> Recovery:
         return cls(
             stale_seconds=float(settings.job_chunk_stale_seconds),
             max_resubmits=int(settings.job_chunk_max_resubmits),
@@ -146,7 +147,7 @@ def _text(value: Any) -> str | None:
 
 
 async def register_chunks(
-    client: Any, job_id: str, messages: list[dict[str, Any]], ttl: int, recovery: Recovery
+    client: Any, job_id: str, messages: Sequence[ChunkMessage], ttl: int, recovery: Recovery
 ) -> None:
     """Store each chunk's periods and give it its first deadline, before anything is published.
 
@@ -173,7 +174,7 @@ async def forget_chunks(client: Any, job_id: str, chunks: int) -> None:
 class ChunkWork:
     """What a worker needs to solve a chunk, read from Redis (the message only names it)."""
 
-    message: dict[str, Any]
+    message: ChunkMessage  # as register_chunks stored it (JSON)
     options: dict[str, Any]
     total_chunks: int
 
@@ -218,7 +219,7 @@ def heartbeat(client: Any, job_id: str, chunk: int, recovery: Recovery) -> Itera
 
     try:
         beat(client, job_id, chunk, recovery)
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:  # noqa: BLE001 - Redis unreachable: the deadline will tell
         log.warning("job.chunk_beat_failed", job_id=job_id, chunk=chunk, error=f"{type(error).__name__}: {error}")
     thread = threading.Thread(target=run, name=f"merit-order-chunk-beat-{chunk}", daemon=True)
     thread.start()

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .bundle import BundleMaximiser, OracleAnswer
+from .deadline import Deadline
 from .dispatch import dispatch
 from .errors import ScheduleInfeasible
 from .lagrangian import DualPoint, evaluate, plan_unit
-from .deadline import Deadline
 from .model import Problem
 from .primal import Repairer, Schedule, unit_startup_costs
 
@@ -90,6 +90,7 @@ def solve_node(
     except _NodeInfeasible:
         return NodeOutcome(math.inf, None, None)
     weighted = method.weighted_payloads()
+    fractional: np.ndarray | None
     if len(weighted) > 1:  # the bundle's convex combination: the node's fractional commitment
         fractional = np.asarray(sum(w * p.on.astype(float) for w, p in weighted), dtype=float)
     else:

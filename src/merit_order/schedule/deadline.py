@@ -21,7 +21,7 @@ from collections.abc import Callable
 class Deadline:
     """A time on `time.monotonic()`'s clock, and an optional stop request."""
 
-    __slots__ = ("at", "_stop")
+    __slots__ = ("_stop", "at")
 
     def __init__(self, at: float = math.inf, stop: Callable[[], bool] | None = None) -> None:
         self.at = at

@@ -240,12 +240,12 @@ def _unit_bounds(problem: Problem, fleet: _Fleet, on: np.ndarray) -> _Units:
     lo[:, 0] = np.where(init_on, np.maximum(0.0, fleet.p0_above - fleet.rd), 0.0)
     # The constant rows of the initial period (unit on before, off in period 1).
     init_off = fleet.on_t0 & ~on[:, 0]
-    for g in np.flatnonzero(init_off & (fleet.p0_above > fleet.rd + _FIX_TOL)):
+    for g in np.flatnonzero(init_off & (fleet.p0_above > fleet.rd + _FIX_TOL)).tolist():
         raise ScheduleInfeasible(
             f"period 1: unit {fleet.names[g]} is shut down but cannot ramp down from "
             f"{_mw(fleet.p0[g])} MW (ramp-down limit {_mw(fleet.rd[g])} MW above Pmin {_mw(fleet.pmin[g])})"
         )
-    for g in np.flatnonzero(init_off & (fleet.p0_above > np.minimum(fleet.span, fleet.sd_cap) + _FIX_TOL)):
+    for g in np.flatnonzero(init_off & (fleet.p0_above > np.minimum(fleet.span, fleet.sd_cap) + _FIX_TOL)).tolist():
         raise ScheduleInfeasible(
             f"period 1: unit {fleet.names[g]} is shut down from {_mw(fleet.p0[g])} MW, above its "
             f"shut-down capability {_mw(fleet.sd_cap[g] + fleet.pmin[g])} MW"
@@ -819,7 +819,7 @@ def _newton_static(lp: _LP) -> tuple[np.ndarray, np.ndarray]:
         coef[0::2] = lp.free[:N] * lp.acoef[:N]
         coef[1::2] = lp.free[N:2 * N] * lp.acoef[N:2 * N]
         cached = (row_of, coef)
-        lp._static = cached  # type: ignore[attr-defined]
+        lp._static = cached  # type: ignore[attr-defined]  # a cache hung on the LP, read back with getattr above
     return cached
 
 
@@ -906,7 +906,7 @@ class _Newton:
 
     def __init__(self, lp: _LP, sig_row: np.ndarray, sig_x: np.ndarray, s_reg: float = 0.0, s_rel: float = 0.0) -> None:
         N, T = lp.N, lp.T
-        P, R, C, W = 0, N, 2 * N, 3 * N
+        W = 3 * N  # the column blocks: P at 0, R at N, C at 2N, W at 3N (only W is needed here)
         self.lp = lp
         static = _newton_static(lp)
         band, kcc, mbar = _assemble_band(
@@ -1423,6 +1423,7 @@ def _solve(problem: Problem, fleet: _Fleet, on: np.ndarray, units: _Units, sp: f
                 break
         if finished is None and fallback is not None:
             finished, lam = fallback
+        assert best is not None  # _ATTEMPTS is not empty: at least one interior point was run
         sol = best
         x = finished if finished is not None else sol.x
         short = x[W + T:W + 2 * T] * sp

@@ -19,8 +19,8 @@ from collections.abc import Callable
 import numpy as np
 
 from .bundle import BundleMaximiser, OracleAnswer
-from .lagrangian import DualPoint, evaluate, plan_unit
 from .deadline import Deadline
+from .lagrangian import DualPoint, evaluate, plan_unit
 from .model import Problem
 from .primal import Repairer, Schedule
 
@@ -32,12 +32,12 @@ def _round_row(problem: Problem, g: int, guide_row: np.ndarray, point: DualPoint
     """A feasible day for unit g close to its fractional row: on where it is at least
     `threshold` on (then stricter thresholds if that is not a feasible day)."""
     unit = problem.thermal[g]
-    for threshold in (threshold, 0.75, 0.9):
-        fixed = np.where(guide_row >= threshold, 1, 0).astype(np.int8)
+    for cut in (threshold, 0.75, 0.9):
+        fixed = np.where(guide_row >= cut, 1, 0).astype(np.int8)
         plan = plan_unit(unit, point.price, point.reserve_price, fixed)
         if plan is not None:
             return plan.on.astype(bool)
-        fixed = np.where(guide_row >= threshold, 1, -1).astype(np.int8)
+        fixed = np.where(guide_row >= cut, 1, -1).astype(np.int8)
         plan = plan_unit(unit, point.price, point.reserve_price, fixed)
         if plan is not None:
             return plan.on.astype(bool)
@@ -71,7 +71,7 @@ def dive(
         rows = list(fixed)
 
         def oracle(y: np.ndarray) -> OracleAnswer[DualPoint]:
-            point = evaluate(problem, y[:periods], y[periods:], rows)
+            point = evaluate(problem, y[:periods], y[periods:], rows)  # noqa: B023 - only this round's bundle calls it
             if point is None:  # cannot happen: fixed rows are feasible unit schedules
                 raise RuntimeError("dive: a fixed unit has no schedule")
             return OracleAnswer(point.value, np.concatenate([point.demand_residual, point.reserve_residual]), point)

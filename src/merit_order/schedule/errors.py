@@ -71,7 +71,7 @@ class ScheduleInputError(ScheduleError, ValueError):
         super().__init__(f"{first['field']}: {first['message']}" if first["field"] else first["message"])
 
     @classmethod
-    def at(cls, field: str, message: str, unit: str | None = None, period: int | None = None) -> "ScheduleInputError":
+    def at(cls, field: str, message: str, unit: str | None = None, period: int | None = None) -> ScheduleInputError:
         """The error of one place (the common case)."""
         return cls([input_problem(field, message, unit, period)])
 

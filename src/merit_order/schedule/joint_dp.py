@@ -19,6 +19,7 @@ millions of dictionary operations, far too many for the interpreter.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -299,7 +300,8 @@ def _joint_dp(
     new_costs = np.empty(max_states + 1)
     new_parent = np.empty(max_states + 1, dtype=np.int64)
     for t in range(periods):
-        index = {np.int64(0): np.int64(0)}
+        # (the literal tells numba the key and value types, int64; a local annotation is not compiled)
+        index: dict[Any, Any] = {np.int64(0): np.int64(0)}
         index.clear()
         n_new = 0
         for i in range(codes.shape[0]):

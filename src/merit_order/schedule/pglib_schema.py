@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from itertools import pairwise
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -198,7 +199,7 @@ def _curve_problems(where: str, name: str, g: ThermalGenerator) -> list[InputPro
         if points[i].cost < points[i - 1].cost - CURVE_TOLERANCE * max(1.0, abs(points[i - 1].cost)):
             return [input_problem(f"{at}[{i}].cost", f"cost must not decrease as output rises: {as_sent(points[i].cost)} "
                                   f"after {as_sent(points[i - 1].cost)}", name)]
-    slopes = [(b.cost - a.cost) / (b.mw - a.mw) for a, b in zip(points, points[1:])]
+    slopes = [(b.cost - a.cost) / (b.mw - a.mw) for a, b in pairwise(points)]
     for i in range(1, len(slopes)):
         if slopes[i] < slopes[i - 1] - CURVE_TOLERANCE * max(1.0, abs(slopes[i - 1])):
             # slopes[i - 1] ends at point i and slopes[i] starts there: point i is the kink.

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .deadline import Deadline
 from .dispatch import Dispatch, dispatch
 from .errors import ScheduleInfeasible
 from .lagrangian import plan_unit, renewable_limits
-from .deadline import Deadline
 from .model import Problem, ThermalUnit
 
 _PERIOD = re.compile(r"period (\d+)")

@@ -72,7 +72,7 @@ class SchedulePlant(PowerPlant):
     initial: InitialState | None = None
 
     @model_validator(mode="after")
-    def _pmin_not_above_pmax(self) -> "SchedulePlant":
+    def _pmin_not_above_pmax(self) -> SchedulePlant:
         # Replaces PowerPlant's check of the same name so that the error points at pmin.
         if self.pmin > self.pmax:
             raise _located(
@@ -82,9 +82,9 @@ class SchedulePlant(PowerPlant):
         return self
 
     @model_validator(mode="after")
-    def _initial_output_in_range(self) -> "SchedulePlant":
+    def _initial_output_in_range(self) -> SchedulePlant:
         init = self.initial
-        if init is not None and init.on and init.p is not None and self.type is not PlantType.windturbine:
+        if init is not None and init.on and init.p is not None and self.type is not PlantType.windturbine:  # noqa: SIM102 - when the rule applies; the rule is the inner test
             if not self.pmin - 1e-9 <= init.p <= self.pmax + 1e-9:
                 raise _located(
                     ("initial", "p"),
@@ -115,7 +115,7 @@ class ScheduleRequest(BaseModel):
     powerplants: Annotated[list[SchedulePlant], Field(min_length=1)]
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ScheduleRequest":
+    def _consistent(self) -> ScheduleRequest:
         seen: set[str] = set()
         for index, plant in enumerate(self.powerplants):
             if plant.name in seen:
@@ -136,7 +136,7 @@ class ScheduleRequest(BaseModel):
 
 
 def _periods(hours: float, period_hours: float) -> int:
-    return max(1, int(math.ceil(hours / period_hours - 1e-9)))
+    return max(1, math.ceil(hours / period_hours - 1e-9))
 
 
 def _thermal(plant: SchedulePlant, request: ScheduleRequest, costs: CostModel) -> ThermalUnit:

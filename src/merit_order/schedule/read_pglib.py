@@ -23,7 +23,7 @@ from .model import Problem, RenewableUnit, StartupCategory, ThermalUnit
 
 def _periods_of(hours: float, period_hours: float) -> int:
     """Whole periods covering `hours` (never shorter than asked)."""
-    return int(math.ceil(hours / period_hours - 1e-9))
+    return math.ceil(hours / period_hours - 1e-9)
 
 
 def thermal_from_generator(name: str, g: schema.ThermalGenerator, period_hours: float = 1.0) -> ThermalUnit:

@@ -27,8 +27,9 @@ import numpy as np
 
 from . import joint_dp
 from .branch import branch_and_bound, exact_value
-from .dive import dive
 from .bundle import BundleMaximiser, OracleAnswer
+from .deadline import Deadline
+from .dive import dive
 from .errors import ScheduleError, ScheduleInfeasible
 from .lagrangian import (
     SAFETY_ABSOLUTE,
@@ -39,7 +40,6 @@ from .lagrangian import (
     plan_unit,
     renewable_limits,
 )
-from .deadline import Deadline
 from .model import Problem
 from .primal import Repairer, Schedule, improve, reprice, shift_blocks
 
@@ -295,9 +295,9 @@ def solve_schedule(
             break
         if steps % (4 * primal_every) == 0:
             primal_round(answer.payload)
-    method = "lagrangian"
+    how = "lagrangian"
     if search.gap > gap and search.time_left() > 0 and search.best_dual is not None and len(problem.thermal) <= BRANCH_MAX_UNITS:
-        method = "branch-and-bound"
+        how = "branch-and-bound"
         dual = search.best_dual
 
         def raise_bound(bound: float) -> None:
@@ -331,7 +331,7 @@ def solve_schedule(
         gap=final_gap,
         iterations=search.iterations,
         solve_seconds=time.monotonic() - search.started,
-        method=method,
+        method=how,
         stopped=search.deadline.stopped(),
     )
 

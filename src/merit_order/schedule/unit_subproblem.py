@@ -64,7 +64,7 @@ try:  # numba is what makes this fast enough for hundreds of dual iterations
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     HAVE_NUMBA = False
 
-    def njit(*args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]
+    def njit(*args: Any, **kwargs: Any) -> Any:  # type: ignore[no-redef]  # the stand-in where numba is missing
         """Stand-in decorator: run the kernels as plain Python."""
         if args and callable(args[0]):
             return args[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
@@ -97,7 +97,8 @@ class CelerySchedules:
 
     async def recent(self, limit: int) -> list[dict[str, Any]]:
         try:
-            ids = [i.decode() for i in await self._client.zrevrange(rs.RECENT_KEY, 0, limit - 1)]
+            recent = cast(list[bytes], await self._client.zrevrange(rs.RECENT_KEY, 0, limit - 1))  # (no decode_responses)
+            ids = [i.decode() for i in recent]
             pipe = self._client.pipeline(transaction=False)
             for schedule_id in ids:
                 pipe.hmget(rs.key(schedule_id), "meta", "status", "progress", "finished_at")

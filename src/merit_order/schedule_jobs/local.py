@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-from multiprocessing import forkserver
 import queue as queue_module
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from multiprocessing.context import BaseContext
+from multiprocessing import forkserver
+from multiprocessing.context import ForkServerContext
 from typing import Any
 
 import structlog
@@ -67,7 +67,7 @@ class _Running:
     ended: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def _context() -> BaseContext:
+def _context() -> ForkServerContext:
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["merit_order.schedule_jobs.preload"])
     return ctx
@@ -95,7 +95,7 @@ class LocalScheduleQueue:
         self._inputs: dict[str, Any] = {}
         self._running: dict[str, _Running] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._ctx: BaseContext | None = None
+        self._ctx: ForkServerContext | None = None
         self._warming: asyncio.Task[None] | None = None
 
     # --- the contract -----------------------------------------------------------------------
@@ -141,7 +141,7 @@ class LocalScheduleQueue:
                 running.stop.set()
                 try:
                     await asyncio.wait_for(running.ended.wait(), CANCEL_WAIT_S)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     log.warning("schedule_cancel_slow", schedule_id=schedule_id, waited_s=CANCEL_WAIT_S)
         return record.document()
 

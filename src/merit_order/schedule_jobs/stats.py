@@ -143,5 +143,5 @@ def _histogram(name: str, documentation: str, bounds: tuple[float, ...], buckets
 def render(snap: Snapshot) -> bytes:
     """The three series in the Prometheus text format (appended to /metrics)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(snap))  # type: ignore[arg-type]  # a duck-typed collector, as prometheus_client allows
+    registry.register(_Collector(snap))
     return generate_latest(registry)

@@ -38,6 +38,7 @@ import redis.exceptions
 import structlog
 from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
+from redis.typing import EncodableT, FieldT
 
 from ..broadcast.messages import ScheduleMessage, schedule_message
 from . import redis_state as rs
@@ -85,7 +86,8 @@ def register(app: Celery, config: ScheduleWorkerConfig, publish: Publish | None 
     )(_solve_task)
 
     def started(sender: Any = None, **_: Any) -> None:
-        if getattr(sender, "app", None) is app:
+        sender_app: Any = getattr(sender, "app", None)  # (typed Any: `is` would narrow `app` to Optional)
+        if sender_app is app:
             sweeper = Sweeper(app, config)
             app.conf.merit_order_schedule_sweeper = sweeper
             sweeper.start()
@@ -219,7 +221,7 @@ def _end(
     outcome: Outcome, publish: Publish | None, seconds: float,
 ) -> None:
     """Store how the schedule ended, release its lease, count it, tell /ws."""
-    fields: dict[str, Any] = {"status": outcome.status, "finished_at": utc_now(), "error": outcome.error or "",
+    fields: dict[FieldT, EncodableT] = {"status": outcome.status, "finished_at": utc_now(), "error": outcome.error or "",
                               "progress": orjson.dumps(outcome.snapshot.as_dict())}
     if outcome.schedule is not None:
         fields["schedule"] = orjson.dumps(outcome.schedule)

@@ -74,8 +74,8 @@ async def answer_plan(scope: Scope, body: bytes) -> Response:
 
     curtail = settings.wind_curtailment if query.wind_curtailment is None else query.wind_curtailment
     answer = await plan_request(services, settings, plan_req, wind_curtailment=curtail)
-    body: Any = answer.document() if query.detail else answer.challenge_list()
-    return FastJSONResponse(body, headers={"X-Cache": "hit" if answer.cache_hit else "miss"})
+    content: Any = answer.document() if query.detail else answer.challenge_list()
+    return FastJSONResponse(content, headers={"X-Cache": "hit" if answer.cache_hit else "miss"})
 
 
 class _PlanRoute(APIRoute):
