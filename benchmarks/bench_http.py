@@ -123,7 +123,7 @@ def warm_up(url: str, body: bytes, n: int = 200) -> None:
 
 
 def run_wrk(url: str, body: bytes, duration: int) -> tuple[float, float, float, int, int]:
-    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # noqa: SIM115 - closed below, unlinked after wrk ran
     script.write(
         'wrk.method = "POST"\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
@@ -137,10 +137,10 @@ def run_wrk(url: str, body: bytes, duration: int) -> tuple[float, float, float, 
         ).stdout
     finally:
         os.unlink(script.name)
-    requests_s = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    p50 = _wrk_ms(re.search(r"\s50%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _wrk_ms(re.search(r"\s99%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
+    requests_s = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]  # wrk always prints it
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]  # wrk always prints it
+    p50 = _wrk_ms(re.search(r"\s50%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]  # wrk always prints it
+    p99 = _wrk_ms(re.search(r"\s99%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]  # wrk always prints it
     errors = 0
     if m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
         errors += int(m.group(1))
@@ -150,7 +150,7 @@ def run_wrk(url: str, body: bytes, duration: int) -> tuple[float, float, float, 
 
 
 def _wrk_ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
+    value, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]  # wrk always prints it
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[unit]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import shutil
@@ -24,7 +25,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import multiprocessing
 import time
 import urllib.request
 from pathlib import Path

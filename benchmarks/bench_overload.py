@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the server did not start")
+                    raise SystemExit("the server did not start") from None
                 time.sleep(0.2)
         for _ in range(50):
             post(url, NORMAL)

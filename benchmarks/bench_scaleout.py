@@ -103,7 +103,7 @@ def wait_workers(url: str, count: int, timeout: float = 30) -> None:
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def fleet30(seed: int = 30) -> list[dict[str, Any]]:

@@ -41,8 +41,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from uc_checker import check_schedule  # noqa: E402  (test helpers: the referees)
-from uc_instances import load_instance  # noqa: E402
+from uc_checker import check_schedule  # noqa: E402 - test helpers (the referees), importable after the sys.path line
+from uc_instances import load_instance  # noqa: E402 - after the sys.path line above, like the one before
 
 OUT = ROOT / ".bench"
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
@@ -187,7 +187,6 @@ def warm_solve_seconds(case: Case) -> float:
 def run_highs(case: Case, time_limit: float, cache: dict[str, Any], fresh: bool) -> dict[str, Any]:
     """HiGHS on MODEL.tex, one thread (cached: it is the same every run)."""
     import highspy
-
     from uc_milp import solve_milp
 
     key = f"{case.path}|{case.periods}|{time_limit}|{highspy.Highs().version()}"

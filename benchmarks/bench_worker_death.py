@@ -23,13 +23,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fastapi.testclient import TestClient  # noqa: E402
-from jobs_helpers import fleet, series  # noqa: E402
-from redis_fixtures import RedisServer, WorkerProcess, require_redis_server  # noqa: E402
+from fastapi.testclient import TestClient
+from jobs_helpers import fleet, series
+from redis_fixtures import RedisServer, WorkerProcess, require_redis_server
 
-from merit_order.api.app import create_app  # noqa: E402
-from merit_order.jobs.store import job_key  # noqa: E402
-from merit_order.settings import Settings  # noqa: E402
+from merit_order.api.app import create_app
+from merit_order.jobs.store import job_key
+from merit_order.settings import Settings
 
 
 def run_job(client: TestClient, body: dict[str, Any], timeout: float, on_progress: Any = None) -> tuple[float, dict[str, Any]]:

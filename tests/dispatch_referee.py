@@ -266,7 +266,6 @@ def random_problem(seed: int) -> tuple[Problem, np.ndarray]:
 def _witness_demand(rnd: random.Random, units: list[ThermalUnit], renewables: list[RenewableUnit],
                     on: np.ndarray, T: int) -> tuple[np.ndarray, np.ndarray]:
     """Demand and reserve built around a random dispatch that obeys each unit's rows (when one exists)."""
-    G = len(units)
     total = np.zeros(T)
     room = np.zeros(T)
     for g, u in enumerate(units):

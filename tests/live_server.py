@@ -40,7 +40,7 @@ class ApiServer:
         self.log_path = Path(tempfile.mkstemp(prefix="merit-order-api-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> "ApiServer":
+    def start(self, timeout: float = 30.0) -> ApiServer:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "merit_order.api.app:create_app",

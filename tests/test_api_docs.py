@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi.testclient import TestClient
-
 from conftest import load_example
+from fastapi.testclient import TestClient
 
 
 def test_docs_pages_load_their_assets_from_the_service_not_a_cdn(client: TestClient) -> None:

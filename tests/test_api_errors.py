@@ -9,11 +9,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from conftest import load_example
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import load_example
 
 TRACEBACK_MARKERS = ("Traceback", 'File "', "line ", "Error:", ".py")
 JSON = {"content-type": "application/json"}  # the POST routes take nothing else (415)

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import load_example, make_settings
 from fastapi.testclient import TestClient
 
-from conftest import load_example, make_settings
 from merit_order.logs import configure_logging
 
 

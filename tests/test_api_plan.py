@@ -6,9 +6,9 @@ import math
 from typing import Any
 
 import pytest
+from conftest import load_example
 from fastapi.testclient import TestClient
 
-from conftest import load_example
 from merit_order.services import Services
 
 

@@ -34,17 +34,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import load_example, make_settings
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from live_server import free_port
 from starlette.testclient import WebSocketDenialResponse
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from conftest import load_example, make_settings
-from live_server import free_port
 from merit_order.api.routes.live import origin_refusal
 from merit_order.api.transport import BoundedHttpToolsProtocol
 from merit_order.logs import configure_logging

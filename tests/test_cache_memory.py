@@ -9,10 +9,9 @@ import time
 
 import orjson
 import pytest
+from conftest import load_example
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
-
-from conftest import load_example
 from referee_strategies import Case, cases
 
 from merit_order.api.app import create_app
@@ -21,7 +20,6 @@ from merit_order.calculator import CostModel, InfeasibleLoad, ProblemTooLarge, P
 from merit_order.calculator.document import plan_document
 from merit_order.planning import PlanAnswer
 from merit_order.settings import Settings
-
 
 
 def _payload3() -> dict:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import load_example
 
 EXAMPLES = resources.files("merit_order").joinpath("examples")

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import load_example, make_settings
 from fastapi.testclient import TestClient
 
-from conftest import load_example, make_settings
 from merit_order.api import create_app
 from merit_order.api.direct import DirectRoute
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from dispatch_referee import highs_dispatch, random_problem, violations
+
 from merit_order.schedule.dispatch import Dispatch, dispatch
 from merit_order.schedule.errors import ScheduleInfeasible
 from merit_order.schedule.model import Problem, RenewableUnit, StartupCategory, ThermalUnit

@@ -19,11 +19,11 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from schemathesis import checks
+from conftest import make_settings
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
+from schemathesis import checks
 
-from conftest import make_settings
 from merit_order.api import create_app
 
 MAX_EXAMPLES = 100  # per operation

@@ -146,7 +146,7 @@ def test_sigterm_lets_the_request_in_flight_finish() -> None:
         "LOG_LEVEL": "INFO",
         "LOG_FORMAT": "json",
     }
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's output, read after it stops
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "merit-order"), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
     )

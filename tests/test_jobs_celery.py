@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 from jobs_helpers import assert_matches, fleet, series, wait_done
+from prometheus_client.parser import text_string_to_metric_families
 from redis_fixtures import RedisServer, WorkerProcess, fresh_redis, redis_server  # noqa: F401 - fixtures
 
 from merit_order.api.app import create_app

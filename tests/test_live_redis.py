@@ -28,7 +28,7 @@ RESPONSE3: list[dict[str, Any]] = json.loads(
 
 
 @pytest.fixture()
-def two_replicas(fresh_redis: RedisServer) -> Iterator[tuple[ApiServer, ApiServer]]:  # noqa: F811
+def two_replicas(fresh_redis: RedisServer) -> Iterator[tuple[ApiServer, ApiServer]]:
     """Two API processes on one Redis, on a channel of their own (pub/sub ignores db numbers)."""
     env = {
         "REDIS_URL": fresh_redis.url(3),
@@ -110,7 +110,7 @@ def test_a_plan_posted_to_one_replica_reaches_the_clients_of_both_exactly_once(
 
 
 def test_the_feed_survives_redis_going_away_and_coming_back(
-    two_replicas: tuple[ApiServer, ApiServer], fresh_redis: RedisServer  # noqa: F811
+    two_replicas: tuple[ApiServer, ApiServer], fresh_redis: RedisServer
 ) -> None:
     first, second = two_replicas
     with ws_client.connect(first.ws_url) as on_first, ws_client.connect(second.ws_url) as on_second:
@@ -140,7 +140,7 @@ def test_the_feed_survives_redis_going_away_and_coming_back(
 
 
 def test_a_celery_workers_job_plans_reach_the_websocket_clients(
-    two_replicas: tuple[ApiServer, ApiServer], fresh_redis: RedisServer  # noqa: F811
+    two_replicas: tuple[ApiServer, ApiServer], fresh_redis: RedisServer
 ) -> None:
     """The worker publishes each chunk's plans itself; every replica's listener fans them out."""
     first, second = two_replicas

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from live_server import running_api, stalled_ws_client
 from starlette.websockets import WebSocketDisconnect
 
-from live_server import running_api, stalled_ws_client
 from merit_order.api.app import create_app
 from merit_order.settings import Settings
 

@@ -242,7 +242,7 @@ class Server:
             "LOG_LEVEL": "WARNING",
             **env,
         }
-        self.log = tempfile.TemporaryFile()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's output, kept as long as the server
         self.process = subprocess.Popen([MERIT_ORDER, "serve"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_up(self, timeout: float = 30.0) -> None:
@@ -324,7 +324,7 @@ def test_worker_entry_command_answers_the_compose_healthcheck() -> None:
         "LOG_LEVEL": "WARNING",
         "HOSTNAME": hostname,  # Docker sets it in a container; the check reads it
     }
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - the worker's output, read if it dies
     worker = subprocess.Popen([MERIT_ORDER, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     test = compose()["services"]["worker"]["healthcheck"]["test"]
     assert test[0] == "CMD-SHELL"

@@ -262,7 +262,7 @@ def test_desk_errors_name_the_place() -> None:
         read_problem(doc)
     doc = desk_document()
     doc["powerplants"][0]["initial"]["p"] = 999
-    with pytest.raises(ScheduleInputError, match="ccgt1.*initial.p"):
+    with pytest.raises(ScheduleInputError, match=r"ccgt1.*initial\.p"):
         read_problem(doc)
 
 

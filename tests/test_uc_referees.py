@@ -20,11 +20,11 @@ import copy
 import math
 from collections import Counter
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-
 from uc_checker import allowed_startup_categories, check_schedule, recompute_cost, startup_prices
 from uc_instances import DATA_DIR, cases, load_instance, random_case
 from uc_milp import build_model, schedule_cost, solve_lp_relaxation, solve_milp
@@ -131,7 +131,7 @@ def test_random_witnesses_pass_the_checker_and_the_milp(
             costs = [s["cost"] for s in unit["startup"]]
             assert free_first_lag or lags[0] == unit["time_down_minimum"]
             assert lags == sorted(set(lags))
-            assert all(b > a for a, b in zip(costs, costs[1:]))
+            assert all(b > a for a, b in pairwise(costs))
             mw = [x["mw"] for x in unit["piecewise_production"]]
             assert mw[0] == unit["power_output_minimum"] and mw[-1] == unit["power_output_maximum"]
             if unit["unit_on_t0"]:

@@ -207,7 +207,7 @@ def recompute_cost(instance: Mapping[str, Any], solution: Mapping[str, Any]) -> 
     startup: list[float] = []
     for name, raw in instance["thermal_generators"].items():
         entry = solution["thermal"][name]
-        on = [int(round(float(x))) for x in entry["on"]]
+        on = [round(float(x)) for x in entry["on"]]
         for x, p in zip(on, entry["p"], strict=True):
             if x:
                 production.append(production_cost(raw, p))

@@ -30,6 +30,7 @@ import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -251,7 +252,7 @@ def _thermal_unit(
     no_load = src.integer(0, 100_000)  # cents
     slope = src.integer(0, 6_000)  # cents per MW
     cost = [no_load]
-    for a, b in zip(mw, mw[1:]):
+    for a, b in pairwise(mw):
         cost.append(cost[-1] + slope * (b - a))
         slope += src.integer(0, 3_000) if _chance(src, 70) else 0
 
@@ -286,9 +287,7 @@ def _thermal_unit(
     on: list[int] = []
     state, run = int(on_t0), (up_t0 if on_t0 else down_t0)
     for _ in range(T):
-        if must_run:
-            nxt = 1
-        elif state == 1 and run < up_min:
+        if must_run or (state == 1 and run < up_min):
             nxt = 1
         elif state == 0 and run < down_min:
             nxt = 0
