@@ -51,12 +51,15 @@ def group_blocks(fleet: Sequence[Unit]) -> list[Block]:
     stay units of their own, solved as before.
     """
     out: list[Block] = []
-    for k, u in enumerate(fleet):
-        last = out[-1] if out else None
-        if last is not None and (last.cost, last.lo, last.hi) == (u.cost, u.lo, u.hi):
-            out[-1] = last._replace(count=last.count + 1)
-        else:
-            out.append(Block(k, 1, u.lo, u.hi, u.cost))
+    n = len(fleet)
+    k = 0
+    while k < n:  # runs found with plain comparisons: one Block per run, not one per unit
+        u = fleet[k]
+        end = k + 1
+        while end < n and fleet[end].cost == u.cost and fleet[end].lo == u.lo and fleet[end].hi == u.hi:
+            end += 1
+        out.append(Block(k, end - k, u.lo, u.hi, u.cost))
+        k = end
     return out
 
 

@@ -293,6 +293,8 @@ class _Exact:
     def windows(self, load: int, room: float) -> tuple[np.ndarray, np.ndarray]:
         """The admissible window of each block boundary (the start of each block, then the end)."""
         start, width = _windows(load, self.cum_cap, self.cum_cost, room)
+        if len(self.blocks) == len(start) - 1:  # every block a unit: the boundaries are the units'
+            return start, width
         at = [b.first for b in self.blocks] + [len(start) - 1]
         return start[at], width[at]
 
@@ -361,10 +363,10 @@ def _run_exact(fleet: Sequence[Unit], load: int, prep: _Exact, control: SolveCon
 def _cells(blocks: Sequence[Block], start: np.ndarray, width: np.ndarray) -> int:
     """The work of the tables over these windows: each block boundary holds width + 1 values,
     and a block's column costs one window per interval its group can produce (groups.passes)."""
-    total = int(width[-1]) + 1
+    total = int(width.sum()) + len(width)  # one window per block, and the last boundary
     for k, block in enumerate(blocks):
-        span = int(width[k]) + 1
-        total += span if block.count == 1 else span * passes(block, int(start[k] + width[k] - start[k + 1]))
+        if block.count > 1:  # the extra windows of a group or class (few blocks: a Python loop is fine)
+            total += (int(width[k]) + 1) * (passes(block, int(start[k] + width[k] - start[k + 1])) - 1)
     return total
 
 
