@@ -27,7 +27,6 @@ from referee_strategies import Case
 
 from merit_order.calculator import CostModel, InfeasibleLoad, ProductionPlanRequest, build_units, compute_plan, prepare
 from merit_order.calculator.classes import class_share, suffix_sets
-from merit_order.calculator.groups import class_blocks
 
 _SETTINGS: dict[str, Any] = {
     "deadline": None,
@@ -93,11 +92,14 @@ def _plan(case: Case, method: str) -> list[tuple[str, int]] | None:
     return [(e["name"], round(e["p"] * 10)) for e in answer]
 
 
-def _has_class(case: Case) -> bool:
-    """True when the solver answers with at least one class of differing equal-cost units."""
+def _has_class(case: Case, method: str) -> bool:
+    """True when the route's table has a column for at least one class of differing equal-cost units."""
     request = ProductionPlanRequest.model_validate(case.payload)
-    live = [u for u in build_units(request, CostModel()) if u.hi > 0]
-    return any(b.sets is not None for b in class_blocks(live, request.load_tenths))
+    units = build_units(request, CostModel())
+    load = request.load_tenths
+    if load == 0 or load > sum(u.hi for u in units):
+        return False
+    return prepare(units, load, method=method).classes > 0
 
 
 # --------------------------------------------------------------------------------------
@@ -141,7 +143,7 @@ def test_the_share_out_is_the_greatest_split_onto_an_admissible_total(ranges: li
 # whole plans against the referees
 
 
-@pytest.mark.parametrize("method", ["groups", "groups-unbounded"])
+@pytest.mark.parametrize("method", ["classes", "classes-unbounded"])
 def test_class_routes_match_the_brute_force(method: str, capsys: pytest.CaptureFixture[str]) -> None:
     tally: Counter[str] = Counter()
 
@@ -159,7 +161,7 @@ def test_class_routes_match_the_brute_force(method: str, capsys: pytest.CaptureF
             tally["infeasible"] += 1
             return
         assert got == expected[1], f"plan {got} != brute force {expected[1]}: {json.dumps(case.payload)}"
-        tally["class" if _has_class(case) else "feasible"] += 1
+        tally["class" if _has_class(case, method) else "feasible"] += 1
 
     judge()
     with capsys.disabled():
@@ -168,16 +170,16 @@ def test_class_routes_match_the_brute_force(method: str, capsys: pytest.CaptureF
 
 
 def test_class_fleets_match_the_lexicographic_milp(capsys: pytest.CaptureFixture[str]) -> None:
-    """9-24 plants, the automatic route: the classes and the tie walk through them."""
+    """9-24 plants, every class taken (method="classes"): the classes and the tie walk through them."""
     tally: Counter[str] = Counter()
 
     @settings(max_examples=250, **_SETTINGS)
     @given(case=class_cases(max_units=24, scale=400).filter(lambda c: len(c.payload["powerplants"]) >= 9))
     def judge(case: Case) -> None:
         expected = milp_lexicographic_plan(case.payload)
-        got = _plan(case, "auto")
+        got = _plan(case, "classes")
         assert got == expected, f"plan {got} != lexicographic MILP {expected}: {json.dumps(case.payload)}"
-        tally["infeasible" if expected is None else "class" if _has_class(case) else "feasible"] += 1
+        tally["infeasible" if expected is None else "class" if _has_class(case, "classes") else "feasible"] += 1
 
     judge()
     with capsys.disabled():
@@ -188,8 +190,11 @@ def test_class_fleets_match_the_lexicographic_milp(capsys: pytest.CaptureFixture
 @settings(max_examples=250, **_SETTINGS)
 @given(case=class_cases(max_units=60, scale=3000))
 def test_classes_and_the_unit_by_unit_program_give_the_same_plan(case: Case) -> None:
-    """The unit-by-unit program (proven by the referee suites) and the classes agree, ties included."""
-    assert _plan(case, "groups") == _plan(case, "exact-dp"), json.dumps(case.payload)
+    """The unit-by-unit program (proven by the referee suites), every class, and the classes
+    that pay (the automatic choice) agree, ties included."""
+    expected = _plan(case, "exact-dp")
+    assert _plan(case, "classes") == expected, json.dumps(case.payload)
+    assert _plan(case, "groups") == expected, json.dumps(case.payload)
 
 
 # --------------------------------------------------------------------------------------
@@ -197,7 +202,7 @@ def test_classes_and_the_unit_by_unit_program_give_the_same_plan(case: Case) -> 
 
 
 @settings(max_examples=300, **_SETTINGS)
-@given(case=class_cases(max_units=60, scale=3000), method=st.sampled_from(["groups", "exact-dp", "groups-unbounded"]))
+@given(case=class_cases(max_units=60, scale=3000), method=st.sampled_from(["groups", "exact-dp", "classes", "classes-unbounded"]))
 def test_no_table_has_more_cells_than_live_units_plus_one_times_load_plus_one(case: Case, method: str) -> None:
     """The bound that turns the request limits into a proof that the work limit is never reached."""
     request = ProductionPlanRequest.model_validate(case.payload)

@@ -19,8 +19,9 @@ from test_referee_milp import _SETTINGS, check_against_milp
 
 #: The forced routes (solver.METHODS): every commitment, the unit-by-unit DP with the
 #: repaired-greedy bound or without one, and the DP over groups of identical units (with and
-#: without). A forced route skips the merit-order shortcut, so it answers every case itself.
-ROUTES = ["enumeration", "exact-dp", "exact-dp-unbounded", "groups", "groups-unbounded"]
+#: without), and the one that takes every class of equal-cost units (with and without). A
+#: forced route skips the merit-order shortcut, so it answers every case itself.
+ROUTES = ["enumeration", "exact-dp", "exact-dp-unbounded", "groups", "groups-unbounded", "classes", "classes-unbounded"]
 
 
 @pytest.mark.parametrize("name", ROUTES)

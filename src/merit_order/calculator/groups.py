@@ -63,34 +63,47 @@ def group_blocks(fleet: Sequence[Unit]) -> list[Block]:
     return out
 
 
-def class_blocks(fleet: Sequence[Unit], load: int) -> list[Block]:
-    """group_blocks, with each run of exactly equal cost merged into one class where that costs no more.
+#: A class replaces its blocks only when that saves at least this many cells per unit of the
+#: class: its share-out walks the class unit by unit in Python (about as dear as a column a
+#: few thousand cells wide), so on narrow windows the blocks are faster (fleet 300 of the bench).
+CLASS_MIN_SAVING = 2_000
 
-    A class replaces its blocks when its reachable totals (up to the load) are a few
-    intervals, no more than the window passes of the blocks it replaces: then its column
-    never costs more cells, and usually far fewer (hundreds of plants of one efficiency with
-    their own Pmins become one column instead of hundreds).
+
+def with_classes(
+    fleet: Sequence[Unit], load: int, blocks: list[Block], width: np.ndarray, min_saving: int = CLASS_MIN_SAVING
+) -> list[Block]:
+    """`blocks`, with each run of exactly equal cost merged into one class where that pays.
+
+    `width[k]` is the admissible window's width at unit boundary k. A class replaces its
+    blocks when its reachable totals (up to the load) are a few intervals, no more than the
+    window passes of the blocks it replaces (so it never costs more cells: the work bound of
+    docs/algorithm.md holds), and it saves at least `min_saving` cells per unit. Hundreds of
+    plants of one efficiency with their own Pmins then become one column instead of hundreds.
     """
-    blocks = group_blocks(fleet)
     out: list[Block] = []
     k = 0
     while k < len(blocks):
         end = k + 1
         while end < len(blocks) and blocks[end].cost == blocks[k].cost:
             end += 1
-        if end - k == 1:
-            out.append(blocks[k])
-            k = end
+        run = blocks[k:end]
+        k = end
+        first, count = run[0].first, run[-1].first + run[-1].count - run[0].first
+        if len(run) == 1 or sum(int(width[b.first]) + 1 for b in run) < min_saving * count:
+            out.extend(run)  # one block, or too narrow to pay (cheap test first)
             continue
-        first, count = blocks[k].first, blocks[end - 1].first + blocks[end - 1].count - blocks[k].first
         ranges = tuple((u.lo, u.hi) for u in fleet[first : first + count])
         sets = suffix_sets(ranges, load)
-        if sets is not None and len(on_intervals(sets[0], load)) <= sum(passes(b, load) for b in blocks[k:end]):
-            lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
-            out.append(Block(first, count, lo, hi, blocks[k].cost, ranges, tuple(sets)))
-        else:
-            out.extend(blocks[k:end])
-        k = end
+        if sets is None:
+            out.extend(run)
+            continue
+        by_blocks = sum((int(width[b.first]) + 1) * passes(b, load) for b in run)
+        windows = len(on_intervals(sets[0], load))
+        if windows > sum(passes(b, load) for b in run) or by_blocks - (int(width[first]) + 1) * windows < min_saving * count:
+            out.extend(run)
+            continue
+        lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        out.append(Block(first, count, lo, hi, run[0].cost, ranges, tuple(sets)))
     return out
 
 

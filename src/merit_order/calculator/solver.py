@@ -21,7 +21,7 @@ from .control import SolveControl
 from .errors import InfeasibleLoad, ProblemTooLarge
 from .feasibility import nearest_feasible
 from .fleet import Unit
-from .groups import Block, class_blocks, group_column, group_share, passes, single_blocks
+from .groups import CLASS_MIN_SAVING, Block, group_blocks, group_column, group_share, passes, single_blocks, with_classes
 from .window import on_range, window_min
 
 #: Costs within this relative distance of each other are ties (DESIGN.md).
@@ -42,8 +42,12 @@ MAX_TABLE_CELLS = 30_000_000
 
 #: method= values that force a route (tests, benchmarks); "auto" picks the fastest exact one.
 #: "exact-dp" is the dynamic program unit by unit, "groups" the one over blocks of identical
-#: units; the "-unbounded" variants skip the repaired greedy's bound (its rare fallback).
-METHODS = ("auto", "enumeration", "exact-dp", "exact-dp-unbounded", "groups", "groups-unbounded")
+#: units and, where they pay, classes of equal cost; "classes" takes every class that never
+#: costs more cells, however narrow (so that tests reach the class code on tiny fleets); the
+#: "-unbounded" variants skip the repaired greedy's bound (its rare fallback).
+METHODS = (
+    "auto", "enumeration", "exact-dp", "exact-dp-unbounded", "groups", "groups-unbounded", "classes", "classes-unbounded"
+)
 #: Most units a forced enumeration accepts (2**n commitments).
 MAX_ENUMERATION = 16
 
@@ -98,6 +102,11 @@ class Solve:
         self._over_capacity = False
         self._method = "instant"
         self.cells = 0
+
+    @property
+    def classes(self) -> int:
+        """How many classes of differing equal-cost units have one table column each (0 without a table)."""
+        return 0 if self._exact is None else sum(1 for b in self._exact.blocks if b.sets is not None)
 
     @property
     def instant(self) -> bool:
@@ -160,9 +169,10 @@ def prepare(units: Sequence[Unit], load: int, method: str = "auto") -> Solve:
             raise ValueError(f"enumeration is for at most {MAX_ENUMERATION} units that can run, not {len(fleet)}")
         solve._method = "enumeration"
         return solve
-    blocks = single_blocks(fleet) if method.startswith("exact-dp") else class_blocks(fleet, load)
-    solve._method = "groups" if len(blocks) < len(fleet) else "exact-dp"
-    solve._exact = _prepare_exact(fleet, load, blocks, bound=not method.endswith("-unbounded"))
+    blocks = single_blocks(fleet) if method.startswith("exact-dp") else group_blocks(fleet)
+    min_saving = None if method.startswith("exact-dp") else 0 if method.startswith("classes") else CLASS_MIN_SAVING
+    solve._exact = _prepare_exact(fleet, load, blocks, bound=not method.endswith("-unbounded"), min_saving=min_saving)
+    solve._method = "groups" if len(solve._exact.blocks) < len(fleet) else "exact-dp"
     solve.cells = solve._exact.cells
     return solve
 
@@ -292,7 +302,10 @@ class _Exact:
 
     def windows(self, load: int, room: float) -> tuple[np.ndarray, np.ndarray]:
         """The admissible window of each block boundary (the start of each block, then the end)."""
-        start, width = _windows(load, self.cum_cap, self.cum_cost, room)
+        return self.at_blocks(*_windows(load, self.cum_cap, self.cum_cost, room))
+
+    def at_blocks(self, start: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The windows of the unit boundaries that are block boundaries."""
         if len(self.blocks) == len(start) - 1:  # every block a unit: the boundaries are the units'
             return start, width
         at = [b.first for b in self.blocks] + [len(start) - 1]
@@ -303,8 +316,13 @@ class _Exact:
         return _cells(self.blocks, start, width)
 
 
-def _prepare_exact(fleet: Sequence[Unit], load: int, blocks: list[Block], bound: bool = True) -> _Exact:
+def _prepare_exact(
+    fleet: Sequence[Unit], load: int, blocks: list[Block], bound: bool = True, min_saving: int | None = None
+) -> _Exact:
     """The bound of stage 2 and the admissible windows it gives; ProblemTooLarge if over the limit.
+
+    With `min_saving` (not None), runs of equal-cost blocks become classes where the first
+    pass's windows say that saves that many cells per unit (groups.with_classes).
 
     Without a bound (the greedy found no plan) the limit is left to run(): the request may
     be infeasible, which the bitset settles there and which is the better answer.
@@ -319,7 +337,10 @@ def _prepare_exact(fleet: Sequence[Unit], load: int, blocks: list[Block], bound:
         prep = _Exact(blocks, cum_cap, cum_cost, relaxed, _room(_cost(fleet, guess), relaxed), bounded=True)
     else:
         prep = _Exact(blocks, cum_cap, cum_cost, relaxed, max(1.0, abs(relaxed)) * 1e-3, bounded=False)
-    prep.start, prep.width = prep.windows(load, prep.room)
+    start, width = _windows(load, cum_cap, cum_cost, prep.room)
+    if min_saving is not None:
+        prep.blocks = with_classes(fleet, load, blocks, width, min_saving)
+    prep.start, prep.width = prep.at_blocks(start, width)
     prep.cells = prep.cells_of(prep.start, prep.width)
     if prep.bounded and prep.cells > MAX_TABLE_CELLS:
         raise ProblemTooLarge(prep.cells, MAX_TABLE_CELLS)
