@@ -50,15 +50,16 @@ def group_blocks(fleet: Sequence[Unit]) -> list[Block]:
     still differ in Pmin or Pmax, and the tie rule orders them by their position, so they
     stay units of their own, solved as before.
     """
+    keys = [(u.cost, u.lo, u.hi) for u in fleet]  # runs found on plain tuples: one Block per run
     out: list[Block] = []
-    n = len(fleet)
+    n = len(keys)
     k = 0
-    while k < n:  # runs found with plain comparisons: one Block per run, not one per unit
-        u = fleet[k]
+    while k < n:
+        key = keys[k]
         end = k + 1
-        while end < n and fleet[end].cost == u.cost and fleet[end].lo == u.lo and fleet[end].hi == u.hi:
+        while end < n and keys[end] == key:
             end += 1
-        out.append(Block(k, end - k, u.lo, u.hi, u.cost))
+        out.append(Block(k, end - k, key[1], key[2], key[0]))
         k = end
     return out
 
@@ -80,16 +81,20 @@ def with_classes(
     docs/algorithm.md holds), and it saves at least `min_saving` cells per unit. Hundreds of
     plants of one efficiency with their own Pmins then become one column instead of hundreds.
     """
+    costs = [b.cost for b in blocks]
+    if all(a != b for a, b in zip(costs, costs[1:])):  # no two neighbours of one cost: nothing to merge
+        return blocks
+    widths = width.tolist()
     out: list[Block] = []
     k = 0
     while k < len(blocks):
         end = k + 1
-        while end < len(blocks) and blocks[end].cost == blocks[k].cost:
+        while end < len(blocks) and costs[end] == costs[k]:
             end += 1
         run = blocks[k:end]
         k = end
         first, count = run[0].first, run[-1].first + run[-1].count - run[0].first
-        if len(run) == 1 or sum(int(width[b.first]) + 1 for b in run) < min_saving * count:
+        if len(run) == 1 or sum(widths[b.first] + 1 for b in run) < min_saving * count:
             out.extend(run)  # one block, or too narrow to pay (cheap test first)
             continue
         ranges = tuple((u.lo, u.hi) for u in fleet[first : first + count])
@@ -97,9 +102,9 @@ def with_classes(
         if sets is None:
             out.extend(run)
             continue
-        by_blocks = sum((int(width[b.first]) + 1) * passes(b, load) for b in run)
+        by_blocks = sum((widths[b.first] + 1) * passes(b, load) for b in run)
         windows = len(on_intervals(sets[0], load))
-        if windows > sum(passes(b, load) for b in run) or by_blocks - (int(width[first]) + 1) * windows < min_saving * count:
+        if windows > sum(passes(b, load) for b in run) or by_blocks - (widths[first] + 1) * windows < min_saving * count:
             out.extend(run)
             continue
         lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
