@@ -16,6 +16,7 @@ in between, then units at lo, then the units off.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -71,7 +72,12 @@ CLASS_MIN_SAVING = 2_000
 
 
 def with_classes(
-    fleet: Sequence[Unit], load: int, blocks: list[Block], width: np.ndarray, min_saving: int = CLASS_MIN_SAVING
+    fleet: Sequence[Unit],
+    load: int,
+    blocks: list[Block],
+    width: np.ndarray,
+    min_saving: int = CLASS_MIN_SAVING,
+    split: bool = False,
 ) -> list[Block]:
     """`blocks`, with each run of exactly equal cost merged into one class where that pays.
 
@@ -80,11 +86,15 @@ def with_classes(
     window passes of the blocks it replaces (so it never costs more cells: the work bound of
     docs/algorithm.md holds), and it saves at least `min_saving` cells per unit. Hundreds of
     plants of one efficiency with their own Pmins then become one column instead of hundreds.
+    With `split`, a group of identical units that does not save as much goes unit by unit
+    (its share-out costs more than a few narrow columns: fleet 300 of the bench).
     """
-    costs = [b.cost for b in blocks]
-    if all(a != b for a, b in zip(costs, costs[1:])):  # no two neighbours of one cost: nothing to merge
-        return blocks
     widths = width.tolist()
+    if split:
+        blocks = _split_narrow_groups(fleet, blocks, widths, load, min_saving)
+    costs = [b.cost for b in blocks]
+    if all(a != b for a, b in itertools.pairwise(costs)):  # no two neighbours of one cost: nothing to merge
+        return blocks
     out: list[Block] = []
     k = 0
     while k < len(blocks):
@@ -109,6 +119,23 @@ def with_classes(
             continue
         lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
         out.append(Block(first, count, lo, hi, run[0].cost, ranges, tuple(sets)))
+    return out
+
+
+def _split_narrow_groups(
+    fleet: Sequence[Unit], blocks: list[Block], widths: list[int], load: int, min_saving: int
+) -> list[Block]:
+    """`blocks` with every group that saves fewer than `min_saving` cells per unit split into its units."""
+    out: list[Block] = []
+    for b in blocks:
+        if b.count == 1:
+            out.append(b)
+            continue
+        by_units = sum(widths[b.first : b.first + b.count]) + b.count
+        if by_units - (widths[b.first] + 1) * passes(b, load) >= min_saving * b.count:
+            out.append(b)
+        else:
+            out.extend(Block(k, 1, b.lo, b.hi, b.cost) for k in range(b.first, b.first + b.count))
     return out
 
 

@@ -21,7 +21,7 @@ from .control import SolveControl
 from .errors import InfeasibleLoad, ProblemTooLarge
 from .feasibility import nearest_feasible
 from .fleet import Unit
-from .groups import CLASS_MIN_SAVING, Block, group_blocks, group_column, group_share, passes, single_blocks, with_classes
+from .groups import CLASS_MIN_SAVING, Block, group_blocks, group_column, group_share, passes, with_classes
 from .window import on_range, window_min
 
 #: Costs within this relative distance of each other are ties (DESIGN.md).
@@ -106,7 +106,9 @@ class Solve:
     @property
     def classes(self) -> int:
         """How many classes of differing equal-cost units have one table column each (0 without a table)."""
-        return 0 if self._exact is None else sum(1 for b in self._exact.blocks if b.sets is not None)
+        if self._exact is None or self._exact.blocks is None:
+            return 0
+        return sum(1 for b in self._exact.blocks if b.sets is not None)
 
     @property
     def instant(self) -> bool:
@@ -163,16 +165,16 @@ def prepare(units: Sequence[Unit], load: int, method: str = "auto") -> Solve:
         if _obeys_rules(fleet, plan):
             solve._plan = plan
             return solve
-        method = "enumeration" if len(fleet) <= SMALL_FLEET else "groups"
+        method = "enumeration" if len(fleet) <= SMALL_FLEET else "paying"
     if method == "enumeration":
         if len(fleet) > MAX_ENUMERATION:
             raise ValueError(f"enumeration is for at most {MAX_ENUMERATION} units that can run, not {len(fleet)}")
         solve._method = "enumeration"
         return solve
-    blocks = single_blocks(fleet) if method.startswith("exact-dp") else group_blocks(fleet)
-    min_saving = None if method.startswith("exact-dp") else 0 if method.startswith("classes") else CLASS_MIN_SAVING
-    solve._exact = _prepare_exact(fleet, load, blocks, bound=not method.endswith("-unbounded"), min_saving=min_saving)
-    solve._method = "groups" if len(solve._exact.blocks) < len(fleet) else "exact-dp"
+    grouping = method.removesuffix("-unbounded").replace("exact-dp", "units")
+    solve._exact = _prepare_exact(fleet, load, grouping, bound=not method.endswith("-unbounded"))
+    blocks = solve._exact.blocks
+    solve._method = "groups" if blocks is not None and len(blocks) < len(fleet) else "exact-dp"
     solve.cells = solve._exact.cells
     return solve
 
@@ -288,9 +290,9 @@ class _Exact:
     __slots__ = ("blocks", "bounded", "cells", "cum_cap", "cum_cost", "relaxed", "room", "start", "width")
 
     def __init__(
-        self, blocks: list[Block], cum_cap: np.ndarray, cum_cost: np.ndarray, relaxed: float, room: float, bounded: bool
+        self, cum_cap: np.ndarray, cum_cost: np.ndarray, relaxed: float, room: float, bounded: bool
     ) -> None:
-        self.blocks = blocks
+        self.blocks: list[Block] | None = None  # None: every unit a block of its own (no Block objects)
         self.cum_cap = cum_cap
         self.cum_cost = cum_cost
         self.relaxed = relaxed
@@ -306,7 +308,7 @@ class _Exact:
 
     def at_blocks(self, start: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The windows of the unit boundaries that are block boundaries."""
-        if len(self.blocks) == len(start) - 1:  # every block a unit: the boundaries are the units'
+        if self.blocks is None or len(self.blocks) == len(start) - 1:  # every block a unit: the units' boundaries
             return start, width
         at = [b.first for b in self.blocks] + [len(start) - 1]
         return start[at], width[at]
@@ -316,13 +318,15 @@ class _Exact:
         return _cells(self.blocks, start, width)
 
 
-def _prepare_exact(
-    fleet: Sequence[Unit], load: int, blocks: list[Block], bound: bool = True, min_saving: int | None = None
-) -> _Exact:
+def _prepare_exact(fleet: Sequence[Unit], load: int, grouping: str, bound: bool = True) -> _Exact:
     """The bound of stage 2 and the admissible windows it gives; ProblemTooLarge if over the limit.
 
-    With `min_saving` (not None), runs of equal-cost blocks become classes where the first
-    pass's windows say that saves that many cells per unit (groups.with_classes).
+    `grouping` says which blocks the table has: "units" (one per unit), "groups" (identical
+    neighbours as groups, equal-cost classes where the first pass's windows say they save
+    CLASS_MIN_SAVING cells per unit), "classes" (every group and every class that costs no
+    more cells) or "paying" (the automatic route: groups and classes only where they save
+    that much; else no Block at all, the per-block Python being a measurable share of a
+    300-plant solve).
 
     Without a bound (the greedy found no plan) the limit is left to run(): the request may
     be infeasible, which the bitset settles there and which is the better answer.
@@ -334,12 +338,17 @@ def _prepare_exact(
     relaxed = float(np.interp(load, cum_cap, cum_cost))
     guess = _repaired_greedy(fleet, load) if bound else None
     if guess is not None:
-        prep = _Exact(blocks, cum_cap, cum_cost, relaxed, _room(_cost(fleet, guess), relaxed), bounded=True)
+        prep = _Exact(cum_cap, cum_cost, relaxed, _room(_cost(fleet, guess), relaxed), bounded=True)
     else:
-        prep = _Exact(blocks, cum_cap, cum_cost, relaxed, max(1.0, abs(relaxed)) * 1e-3, bounded=False)
+        prep = _Exact(cum_cap, cum_cost, relaxed, max(1.0, abs(relaxed)) * 1e-3, bounded=False)
     start, width = _windows(load, cum_cap, cum_cost, prep.room)
-    if min_saving is not None:
-        prep.blocks = with_classes(fleet, load, blocks, width, min_saving)
+    if grouping == "classes":
+        prep.blocks = with_classes(fleet, load, group_blocks(fleet), width, 0)
+    elif grouping == "groups":
+        prep.blocks = with_classes(fleet, load, group_blocks(fleet), width, CLASS_MIN_SAVING)
+    elif grouping == "paying" and _grouping_may_pay(cost, width, CLASS_MIN_SAVING):
+        blocks = with_classes(fleet, load, group_blocks(fleet), width, CLASS_MIN_SAVING, split=True)
+        prep.blocks = None if len(blocks) == len(fleet) else blocks
     prep.start, prep.width = prep.at_blocks(start, width)
     prep.cells = prep.cells_of(prep.start, prep.width)
     if prep.bounded and prep.cells > MAX_TABLE_CELLS:
@@ -381,11 +390,22 @@ def _run_exact(fleet: Sequence[Unit], load: int, prep: _Exact, control: SolveCon
         start, width = prep.windows(load, room)
 
 
-def _cells(blocks: Sequence[Block], start: np.ndarray, width: np.ndarray) -> int:
+def _grouping_may_pay(cost: np.ndarray, width: np.ndarray, min_saving: int) -> bool:
+    """Whether some run of equal-cost neighbours is wide enough that a group or class could save
+    `min_saving` cells per unit (an upper bound: the run's cells unit by unit, less one column)."""
+    firsts = np.flatnonzero(np.concatenate(([True], cost[1:] != cost[:-1])))
+    if len(firsts) == len(cost):
+        return False
+    counts = np.diff(np.append(firsts, len(cost)))
+    by_units = np.add.reduceat(width[:-1] + 1, firsts)
+    return bool(np.any((counts > 1) & (by_units - (width[firsts] + 1) >= min_saving * counts)))
+
+
+def _cells(blocks: Sequence[Block] | None, start: np.ndarray, width: np.ndarray) -> int:
     """The work of the tables over these windows: each block boundary holds width + 1 values,
     and a block's column costs one window per interval its group can produce (groups.passes)."""
     total = int(width.sum()) + len(width)  # one window per block, and the last boundary
-    for k, block in enumerate(blocks):
+    for k, block in enumerate(blocks or ()):
         if block.count > 1:  # the extra windows of a group or class (few blocks: a Python loop is fine)
             total += (int(width[k]) + 1) * (passes(block, int(start[k] + width[k] - start[k + 1])) - 1)
     return total
@@ -448,7 +468,7 @@ def _windows(load: int, cum_cap: np.ndarray, cum_cost: np.ndarray, room: float) 
 
 
 def _tables(
-    fleet: Sequence[Unit], blocks: Sequence[Block], start: np.ndarray, width: np.ndarray, control: SolveControl | None
+    fleet: Sequence[Unit], blocks: Sequence[Block] | None, start: np.ndarray, width: np.ndarray, control: SolveControl | None
 ) -> _Tables:
     """Fill G_b backwards from G_B = {0: 0}, only inside each boundary's admissible window (see _windows).
 
@@ -456,7 +476,7 @@ def _tables(
     MAX_LOAD tenths, tens of milliseconds, so a cancelled solve stops that soon and, the
     columns being local to this frame, its memory goes with it.
     """
-    n = len(blocks)
+    n = len(fleet) if blocks is None else len(blocks)
     cells = _cells(blocks, start, width)
     if cells > MAX_TABLE_CELLS:
         raise ProblemTooLarge(cells, MAX_TABLE_CELLS)
@@ -470,7 +490,7 @@ def _tables(
     for k in range(n - 1, -1, -1):
         if control is not None:
             control.check()
-        block = blocks[k]
+        block = None if blocks is None else blocks[k]
         a0, b0, a1, b1 = starts[k], ends[k], starts[k + 1], ends[k + 1]
         nxt = values[k + 1]
         out = np.full(b0 - a0 + 1, _INF)
@@ -478,11 +498,11 @@ def _tables(
         lo_, hi_ = max(a0, a1), min(b0, b1)
         if lo_ <= hi_:
             out[lo_ - a0 : hi_ - a0 + 1] = nxt[lo_ - a1 : hi_ - a1 + 1]
-        if block.count > 1:
+        if block is not None and block.count > 1:
             group_column(block, out, nxt, a0, b0, a1, b1)
             values[k] = out
             continue
-        u = fleet[block.first]
+        u = fleet[k if block is None else block.first]
         # on: y = z + p with p in [u.lo, u.hi], z produced by the units after k
         y_lo, y_hi = max(a0, a1 + u.lo), min(b0, b1 + u.hi)
         if y_lo <= y_hi:
@@ -501,7 +521,7 @@ _window_min = window_min
 
 
 def _read_plan(
-    fleet: Sequence[Unit], blocks: Sequence[Block], load: int, tables: _Tables, control: SolveControl | None
+    fleet: Sequence[Unit], blocks: Sequence[Block] | None, load: int, tables: _Tables, control: SolveControl | None
 ) -> list[int]:
     """Walk the merit order forwards, giving each unit the most that still allows an optimal plan."""
     best = float(tables.values[0][load - tables.start[0]])
@@ -511,18 +531,19 @@ def _read_plan(
     plan: list[int] = []
     left = load
     spent = 0.0
-    for k, block in enumerate(blocks):
+    for k in range(len(fleet) if blocks is None else len(blocks)):
         if control is not None:
             control.check()
+        block = None if blocks is None else blocks[k]
         nxt = tables.values[k + 1]
         a1 = tables.start[k + 1]
-        if block.count > 1:
+        if block is not None and block.count > 1:
             shares, total = group_share(block, nxt, a1, left, spent, limit)
             plan.extend(shares)
             spent += block.cost * total
             left -= total
             continue
-        u = fleet[block.first]
+        u = fleet[k if block is None else block.first]
         b1 = a1 + len(nxt) - 1
         p_max = min(u.hi, left - a1)
         p_min = max(u.lo, left - b1)
