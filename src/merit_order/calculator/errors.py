@@ -28,8 +28,10 @@ class ProblemTooLarge(ValueError):
 
     The pruned program's size is known before any of it is computed (the admissible
     intervals), so the limit is checked up front: a request is refused in microseconds
-    rather than holding a worker and hundreds of MB. Realistic fleets stay far below it;
-    what reaches it is hundreds of interchangeable plants at a load of tens of GW.
+    rather than holding a worker and hundreds of MB. Realistic fleets stay far below it, and
+    identical or equal-cost plants are solved as one group or class; what still reaches it at
+    tens of GW is hundreds of plants whose costs tie without being equal, or hundreds of
+    all-or-nothing plants of different sizes at one cost (docs/algorithm.md, "The work limit").
     """
 
     def __init__(self, cells: int, limit: int) -> None:
