@@ -1,18 +1,41 @@
-"""Shared fixtures: the shipped examples, settings for an in-process app, and TestClients on it."""
+"""Shared fixtures: the shipped examples, settings for an in-process app, and TestClients on it;
+the Hypothesis profiles (`ci`, the default, and `fast`, for `make test-fast`)."""
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Callable, Iterator
 from importlib import resources
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import settings
 
 from merit_order.api import create_app
 from merit_order.settings import Settings
+
+# Hypothesis profiles, chosen by HYPOTHESIS_PROFILE (or pytest --hypothesis-profile):
+# * ci (the default, what `make test` and CI run): every test's own max_examples, unchanged;
+# * fast (`make test-fast`): at most FAST_EXAMPLES cases a property, a smoke run of each.
+# A test's own @settings(max_examples=N) overrides any profile, so tests that set one write
+# max_examples=profile_examples(N): N under ci, at most FAST_EXAMPLES under fast.
+FAST_EXAMPLES = 10
+settings.register_profile("ci", settings.get_profile("default"))
+settings.register_profile("fast", max_examples=FAST_EXAMPLES)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "ci")
+
+
+def profile_examples(n: int) -> int:
+    """max_examples for a test that sets its own: n, capped at FAST_EXAMPLES under the fast profile.
+    Read where the test is defined (collection), after --hypothesis-profile is applied."""
+    return min(n, FAST_EXAMPLES) if settings.get_current_profile_name() == "fast" else n
+
+
+def pytest_report_header() -> str:
+    return f"hypothesis profile: {settings.get_current_profile_name()} (HYPOTHESIS_PROFILE, tests/conftest.py)"
 
 
 def load_example(name: str) -> Any:

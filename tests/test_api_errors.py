@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import load_example
+from conftest import load_example, profile_examples
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -351,7 +351,7 @@ def _paths(document: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]
 _PATHS = [p for p in _paths(load_example("payload3")) if p]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=profile_examples(150), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.sampled_from(_PATHS), value=_json_values | st.just(_DELETE))
 def test_no_mutation_of_a_valid_payload_is_a_500(client: TestClient, path: tuple[Any, ...], value: Any) -> None:
     logging.disable(logging.CRITICAL)  # 150 access lines are noise here

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import load_example, make_settings
+from conftest import load_example, make_settings, profile_examples
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -166,7 +166,7 @@ _JOB = series_job()
 _JOB_STRINGS = _string_paths(_JOB)
 
 
-@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=profile_examples(60), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(where=st.sampled_from(_JOB_STRINGS), text=_NOT_TEXT_STRINGS)
 def test_4_10_fuzz_any_string_of_a_job_holding_a_lone_surrogate_is_a_422(
     client: TestClient, where: tuple[Any, ...], text: str
@@ -517,6 +517,7 @@ def _head(extra: bytes = b"", method: bytes = b"GET", path: bytes = b"/_healthch
     return method + b" " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: " + KEY.encode() + b"\r\nConnection: close\r\n" + extra
 
 
+@pytest.mark.slow
 def test_8_live_too_many_headers_is_a_431(served: Served) -> None:
     assert served.exchange(_head(b"\r\n")).startswith(b"HTTP/1.1 200")
     answer = served.exchange(_head(b"".join(b"X-H%d: v\r\n" % i for i in range(150)) + b"\r\n"))
@@ -524,18 +525,21 @@ def test_8_live_too_many_headers_is_a_431(served: Served) -> None:
     assert b"MAX_HEADER_COUNT" in answer
 
 
+@pytest.mark.slow
 def test_8_live_a_huge_header_is_a_431(served: Served) -> None:
     answer = served.exchange(_head(b"X-Big: " + b"a" * 40_000 + b"\r\n\r\n"))
     assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
     assert b"MAX_HEADER_BYTES" in answer
 
 
+@pytest.mark.slow
 def test_8_live_a_header_that_never_ends_is_cut_off(served: Served) -> None:
     """16 MB of one header line: answered 431 and hung up on after the first ~16 kB, not buffered."""
     answer = served.exchange(_head(b"X-Endless: "), then=[b"a" * 65536] * 256)
     assert answer.startswith(b"HTTP/1.1 431"), answer[:200]
 
 
+@pytest.mark.slow
 def test_8_live_a_pipelined_request_after_a_large_body_is_not_a_431(served: Served) -> None:
     """The read holding the end of a 200 kB body also holds the start of the next request's head:
     only the head's own bytes count towards MAX_HEADER_BYTES, not the body's. (End to end; how
@@ -557,6 +561,7 @@ def test_8_live_a_pipelined_request_after_a_large_body_is_not_a_431(served: Serv
     assert re.findall(rb"HTTP/1\.1 (\d+)", answer) == [b"200", b"200"], answer[:300]
 
 
+@pytest.mark.slow
 def test_9_live_content_length_of_5000_zeros_is_a_400(served: Served) -> None:
     extra = b"Content-Type: application/json\r\nContent-Length: " + b"0" * 5000 + b"2\r\n\r\n{}"
     answer = served.exchange(_head(extra, b"POST", b"/productionplan"))
@@ -564,6 +569,7 @@ def test_9_live_content_length_of_5000_zeros_is_a_400(served: Served) -> None:
     assert b"Content-Length" in answer
 
 
+@pytest.mark.slow
 def test_7_live_a_big_ws_message_closes_the_connection(served: Served) -> None:
     url = f"ws://127.0.0.1:{served.port}/ws?api_key={KEY}"
     with ws_connect(url, open_timeout=10, max_size=2**20) as ws:
@@ -580,6 +586,7 @@ def test_7_live_a_big_ws_message_closes_the_connection(served: Served) -> None:
 FRAME = 12 * 2**20
 
 
+@pytest.mark.slow
 def test_7_live_the_server_does_not_read_a_big_frame(served: Served) -> None:
     """A raw client announces a 12 MiB frame (under uvicorn's own 16 MiB default) and streams it:
     the server hangs up after the frame's header instead of reading 12 MiB into memory."""
@@ -603,6 +610,7 @@ def test_7_live_the_server_does_not_read_a_big_frame(served: Served) -> None:
     assert sent < FRAME // 3, f"the server read {sent} bytes of a frame over WS_MAX_MESSAGE_BYTES"
 
 
+@pytest.mark.slow
 def test_6_live_a_foreign_origin_gets_a_403_at_the_handshake(served: Served) -> None:
     url = f"ws://127.0.0.1:{served.port}/ws?api_key={KEY}"
     with pytest.raises(InvalidStatus) as refused:
@@ -613,6 +621,7 @@ def test_6_live_a_foreign_origin_gets_a_403_at_the_handshake(served: Served) -> 
             assert json.loads(ws.recv(timeout=10))["type"] == "hello"
 
 
+@pytest.mark.slow
 def test_5_live_the_key_is_in_no_log_line(served: Served) -> None:
     """uvicorn logs the websocket handshake with its query string (INFO) and the request line (DEBUG)."""
     for key in (KEY, KEY + "-wrong"):

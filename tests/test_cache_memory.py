@@ -9,7 +9,7 @@ import time
 
 import orjson
 import pytest
-from conftest import load_example
+from conftest import load_example, profile_examples
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from referee_strategies import Case, cases
@@ -158,6 +158,7 @@ def test_api_hit_and_miss_with_canonical_key() -> None:
         assert health["backends"]["cache"]["entries"] == 3
 
 
+@pytest.mark.slow
 def test_api_ttl_is_honoured() -> None:
     payload = _payload3()
     with TestClient(create_app(_settings(cache_ttl_seconds=1))) as client:
@@ -190,7 +191,7 @@ def test_memory_cache_rejects_nonsense_bounds(bad: int) -> None:
 # --- the same answer from a fresh plan and from a cached document ---------------------------
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=profile_examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases(max_plants=12))
 def test_answer_from_plan_equals_answer_from_cached_document(case: Case) -> None:
     """A miss answers from the Plan, a hit from the cached JSON document: byte for byte the same."""

@@ -46,6 +46,7 @@ def test_hit_and_miss_shared_by_two_apps(fresh_redis: RedisServer) -> None:
         assert health["backends"]["cache"]["status"] == "ok"
 
 
+@pytest.mark.slow
 def test_ttl_is_honoured(fresh_redis: RedisServer) -> None:
     payload = _payload3()
     with TestClient(create_app(_settings(fresh_redis, cache_ttl_seconds=1))) as client:
@@ -56,6 +57,7 @@ def test_ttl_is_honoured(fresh_redis: RedisServer) -> None:
         assert client.post("/productionplan", json=payload).headers["X-Cache"] == "miss"
 
 
+@pytest.mark.slow
 def test_redis_stopped_and_restarted_while_serving(fresh_redis: RedisServer) -> None:
     payload = _payload3()
     with TestClient(create_app(_settings(fresh_redis))) as client:

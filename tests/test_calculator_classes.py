@@ -20,6 +20,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from conftest import profile_examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from referee import brute_force_plan, check_plan_rules, milp_lexicographic_plan, ref_plants
@@ -106,7 +107,7 @@ def _has_class(case: Case, method: str) -> bool:
 # the arithmetic of classes.py, against an enumeration of subsets
 
 
-@settings(max_examples=400, **_SETTINGS)
+@settings(max_examples=profile_examples(400), **_SETTINGS)
 @given(
     ranges=st.lists(st.integers(0, 12).flatmap(lambda lo: st.tuples(st.just(lo), st.integers(max(lo, 1), 15))), min_size=1, max_size=6),
     top=st.integers(0, 80),
@@ -124,7 +125,7 @@ def test_suffix_sets_are_exactly_the_totals_each_suffix_can_produce(ranges: list
         assert got == expected, (i, ranges, top, sets[i])
 
 
-@settings(max_examples=300, **_SETTINGS)
+@settings(max_examples=profile_examples(300), **_SETTINGS)
 @given(
     ranges=st.lists(st.integers(0, 6).flatmap(lambda lo: st.tuples(st.just(lo), st.integers(max(lo, 1), 8))), min_size=1, max_size=5),
     wanted=st.sets(st.integers(0, 40), min_size=1),
@@ -143,6 +144,7 @@ def test_the_share_out_is_the_greatest_split_onto_an_admissible_total(ranges: li
 # whole plans against the referees
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["classes", "classes-unbounded"])
 def test_class_routes_match_the_brute_force(method: str, capsys: pytest.CaptureFixture[str]) -> None:
     tally: Counter[str] = Counter()
@@ -169,6 +171,7 @@ def test_class_routes_match_the_brute_force(method: str, capsys: pytest.CaptureF
     assert tally["class"] >= 300 and tally["infeasible"] > 0 and tally["skipped"] < 50
 
 
+@pytest.mark.slow
 def test_class_fleets_match_the_lexicographic_milp(capsys: pytest.CaptureFixture[str]) -> None:
     """9-24 plants, every class taken (method="classes"): the classes and the tie walk through them."""
     tally: Counter[str] = Counter()
@@ -187,7 +190,7 @@ def test_class_fleets_match_the_lexicographic_milp(capsys: pytest.CaptureFixture
     assert tally["class"] >= 120
 
 
-@settings(max_examples=250, **_SETTINGS)
+@settings(max_examples=profile_examples(250), **_SETTINGS)
 @given(case=class_cases(max_units=60, scale=3000))
 def test_classes_and_the_unit_by_unit_program_give_the_same_plan(case: Case) -> None:
     """The unit-by-unit program (proven by the referee suites), every class, and the classes
@@ -201,7 +204,7 @@ def test_classes_and_the_unit_by_unit_program_give_the_same_plan(case: Case) -> 
 # the work bound
 
 
-@settings(max_examples=300, **_SETTINGS)
+@settings(max_examples=profile_examples(300), **_SETTINGS)
 @given(case=class_cases(max_units=60, scale=3000), method=st.sampled_from(["groups", "exact-dp", "classes", "classes-unbounded"]))
 def test_no_table_has_more_cells_than_live_units_plus_one_times_load_plus_one(case: Case, method: str) -> None:
     """The bound that turns the request limits into a proof that the work limit is never reached."""

@@ -20,6 +20,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from conftest import profile_examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -99,6 +100,7 @@ def _grouped(case: Case) -> bool:
     return any((a.cost, a.lo, a.hi) == (b.cost, b.lo, b.hi) for a, b in zip(units, units[1:]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["groups", "groups-unbounded"])
 def test_group_routes_match_the_brute_force(method: str, capsys: pytest.CaptureFixture[str]) -> None:
     tally: Counter[str] = Counter()
@@ -125,6 +127,7 @@ def test_group_routes_match_the_brute_force(method: str, capsys: pytest.CaptureF
     assert tally["grouped"] >= 250 and tally["infeasible"] > 0 and tally["skipped"] < 40
 
 
+@pytest.mark.slow
 def test_grouped_fleets_match_the_lexicographic_milp(capsys: pytest.CaptureFixture[str]) -> None:
     """9-24 plants, the automatic route: the groups and the tie walk through them."""
     tally: Counter[str] = Counter()
@@ -143,7 +146,7 @@ def test_grouped_fleets_match_the_lexicographic_milp(capsys: pytest.CaptureFixtu
     assert tally["grouped"] >= 180
 
 
-@settings(max_examples=300, **_SETTINGS)
+@settings(max_examples=profile_examples(300), **_SETTINGS)
 @given(case=grouped_cases(max_units=60, scale=3000))
 def test_groups_and_the_unit_by_unit_program_give_the_same_plan(case: Case) -> None:
     """The unit-by-unit program (proven by the referee suites) and the groups agree, ties included."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from conftest import profile_examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,7 +38,7 @@ def windows(draw: st.DrawFn) -> tuple[list[float], int, int, int]:
     return h, s0, count, w
 
 
-@settings(max_examples=1500, deadline=None, derandomize=True, database=None)
+@settings(max_examples=profile_examples(1500), deadline=None, derandomize=True, database=None)
 @given(case=windows())
 def test_window_min_matches_the_naive_loop(case: tuple[list[float], int, int, int]) -> None:
     h, s0, count, w = case
@@ -68,7 +69,7 @@ def naive_step(g: list[float], a1: int, y: int, totals: list[int], cost: float) 
     return best
 
 
-@settings(max_examples=800, deadline=None, derandomize=True, database=None)
+@settings(max_examples=profile_examples(800), deadline=None, derandomize=True, database=None)
 @given(table=tables(), lo=st.integers(0, 12), extra=st.integers(0, 12), cost=st.sampled_from([0.0, 1.5, 7.0]), span=st.integers(0, 30))
 def test_on_range_matches_the_naive_step(table: tuple[list[float], int], lo: int, extra: int, cost: float, span: int) -> None:
     g, a1 = table
@@ -81,7 +82,7 @@ def test_on_range_matches_the_naive_step(table: tuple[list[float], int], lo: int
     assert np.allclose(got, expected, rtol=0, atol=1e-9, equal_nan=False), (got.tolist(), expected)
 
 
-@settings(max_examples=800, deadline=None, derandomize=True, database=None)
+@settings(max_examples=profile_examples(800), deadline=None, derandomize=True, database=None)
 @given(
     table=tables(),
     step=st.integers(1, 9),

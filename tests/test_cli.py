@@ -61,6 +61,7 @@ def test_plan_prints_the_challenge_answer() -> None:
     assert result.stderr == ""
 
 
+@pytest.mark.slow
 def test_plan_reads_stdin() -> None:
     result = run("plan", "-", stdin=json.dumps(load_example("payload2")).encode())
     assert result.returncode == 0, result.stderr
@@ -68,6 +69,7 @@ def test_plan_reads_stdin() -> None:
     assert (answer["gasfiredbig1"], answer["gasfiredbig2"]) == (380.0, 100.0)
 
 
+@pytest.mark.slow
 def test_plan_table_is_aligned_with_totals() -> None:
     result = run("plan", "--table", example_path("payload3"))
     assert result.returncode == 0, result.stderr
@@ -86,6 +88,7 @@ def test_plan_table_is_aligned_with_totals() -> None:
     assert "CO2           239.52 t" in text
 
 
+@pytest.mark.slow
 def test_plan_wind_curtailment_flag() -> None:
     payload = {
         "load": 100,
@@ -106,10 +109,10 @@ def test_plan_wind_curtailment_flag() -> None:
     ("stdin", "words"),
     [
         (b"{nope", "not valid JSON"),
-        (b"[]", "must be a JSON object"),
-        (json.dumps({**load_example("payload3"), "load": 480.05}).encode(), "multiple of 0.1"),
-        (json.dumps({**load_example("payload3"), "load": 5000}).encode(), "1257.6 MW below"),
-        (json.dumps({**load_example("payload3"), "load": 1e308}).encode(), "MAX_LOAD_MW"),
+        pytest.param(b"[]", "must be a JSON object", marks=pytest.mark.slow),
+        pytest.param(json.dumps({**load_example("payload3"), "load": 480.05}).encode(), "multiple of 0.1", marks=pytest.mark.slow),
+        pytest.param(json.dumps({**load_example("payload3"), "load": 5000}).encode(), "1257.6 MW below", marks=pytest.mark.slow),
+        pytest.param(json.dumps({**load_example("payload3"), "load": 1e308}).encode(), "MAX_LOAD_MW", marks=pytest.mark.slow),
     ],
     ids=["broken-json", "array", "off-grid", "infeasible", "over-limit"],
 )
@@ -122,6 +125,7 @@ def test_plan_bad_input_exits_2_with_one_line(stdin: bytes, words: str) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_plan_invalid_plant_names_it() -> None:
     payload = load_example("payload3")
     payload["powerplants"][3]["efficiency"] = 0
@@ -130,18 +134,21 @@ def test_plan_invalid_plant_names_it() -> None:
     assert "powerplants[3].efficiency (plant 'tj1')" in result.stderr
 
 
+@pytest.mark.slow
 def test_plan_missing_file_exits_2() -> None:
     result = run("plan", "/nonexistent/payload.json")
     assert result.returncode == 2
     assert "cannot read /nonexistent/payload.json" in result.stderr
 
 
+@pytest.mark.slow
 def test_usage_errors_exit_2() -> None:
     assert run().returncode == 2
     assert run("fly").returncode == 2
     assert "serve" in run("--help").stdout
 
 
+@pytest.mark.slow
 def test_bad_environment_exits_2_naming_the_variable() -> None:
     result = run("plan", example_path("payload3"), MAX_PLANTS="many")
     assert result.returncode == 2
@@ -200,6 +207,7 @@ def server() -> Iterator[dict[str, Any]]:
                 process.wait(timeout=5)
 
 
+@pytest.mark.slow
 def test_real_server_answers_payload3_and_logs_json(server: dict[str, Any]) -> None:
     base = server["base"]
     status, headers, body = _request(

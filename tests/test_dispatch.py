@@ -58,7 +58,7 @@ def _assert_optimal(problem: Problem, on: np.ndarray, ours: Dispatch, label: str
     )
 
 
-@pytest.mark.parametrize("first", range(0, 500, 50))
+@pytest.mark.parametrize("first", [0, *(pytest.param(first, marks=pytest.mark.slow) for first in range(50, 500, 50))])
 def test_random_cases_match_highs(first: int) -> None:
     """500 generated fleets (1-10 units, 1-24 periods): verdict, cost, rows and prices as HiGHS."""
     feasible = 0
@@ -168,6 +168,7 @@ def _rule_commitment(problem: Problem) -> np.ndarray:
     return on
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("relpath", "periods"), [("rts_gmlc/2020-01-27.json", 48), ("ca/2014-09-01_reserves_3.json", 24)])
 def test_pglib_instances(relpath: str, periods: int) -> None:
     """rts_gmlc (73 + 81 units, 48 periods) and ca (610 units, 24 periods) on a rule commitment."""

@@ -58,6 +58,7 @@ def offline_page(api: ApiServer) -> Iterator[Any]:
             browser.close()
 
 
+@pytest.mark.slow
 def test_swagger_ui_renders_the_operations_with_no_internet(api: ApiServer, offline_page: Any) -> None:
     offline_page.goto(f"{api.url}/docs")
     offline_page.wait_for_selector(".opblock-summary-path")

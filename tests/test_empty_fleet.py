@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from jobs_helpers import wait_done
 from test_cli import run
@@ -35,6 +36,7 @@ def test_api_refuses_a_positive_load_with_no_plants_naming_the_load(client: Test
     assert "no production plan meets a load of 10.0 MW" in body["detail"]
 
 
+@pytest.mark.slow
 def test_cli_agrees_with_the_api_on_an_empty_fleet() -> None:
     zero = run("plan", "-", stdin=json.dumps(_payload(0)).encode())
     assert zero.returncode == 0, zero.stderr

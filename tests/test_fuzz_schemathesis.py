@@ -19,14 +19,14 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from conftest import make_settings
+from conftest import make_settings, profile_examples
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from merit_order.api import create_app
 
-MAX_EXAMPLES = 100  # per operation
+MAX_EXAMPLES = profile_examples(100)  # per operation (fewer under the fast profile)
 
 # Checked: no 5xx, declared status codes, content types, headers, response bodies valid
 # against their schema. Not checked:

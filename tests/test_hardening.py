@@ -137,6 +137,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_sigterm_lets_the_request_in_flight_finish() -> None:
     port = free_port()
     env = {

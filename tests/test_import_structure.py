@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import pytest
+
 PACKAGE = "merit_order"
 ROOT = Path(str(resources.files(PACKAGE)))
 
@@ -159,6 +161,7 @@ def test_only_the_app_factory_and_the_cli_import_the_composition_root() -> None:
     assert "merit_order.api.app" in importers
 
 
+@pytest.mark.slow
 def test_a_worker_imports_neither_the_web_framework_nor_the_api_side() -> None:
     """A Celery worker loads the job code and the calculator: no Starlette, no planning or bootstrap."""
     probe = (

@@ -311,6 +311,7 @@ def one_worker(fresh_redis: RedisServer) -> Iterator[WorkerProcess]:
         worker.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.redis
 def test_redis_results_are_paged_and_a_poll_reads_only_its_page(fresh_redis: RedisServer, one_worker: WorkerProcess) -> None:
     plants = _long_names(fleet(12), 60)
@@ -369,6 +370,7 @@ def _get(url: str, timeout: float = 60) -> tuple[float, bytes]:
         return headers_at, response.read()
 
 
+@pytest.mark.slow
 def test_healthcheck_is_answered_while_a_large_page_is_read() -> None:
     """While large pages are rendered, healthchecks are answered.
 

@@ -56,6 +56,7 @@ def two_workers(fresh_redis: RedisServer) -> Iterator[list[WorkerProcess]]:
             worker.stop()
 
 
+@pytest.mark.slow
 def test_a_year_on_two_workers_equals_the_synchronous_answers(fresh_redis: RedisServer, two_workers) -> None:
     plants = fleet(12)
     periods = series(plants, 8760)
@@ -128,6 +129,7 @@ def _slow_job(fresh_redis: RedisServer, chunks: int, seconds_per_chunk: float) -
     return plants, series(plants, chunk_size * chunks, seed=3), chunk_size
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what", ["pool-process", "whole-worker"])
 def test_worker_killed_with_sigkill_mid_chunk_loses_nothing(fresh_redis: RedisServer, two_workers, what: str) -> None:
     """pool-process: the child running the chunk is killed; Celery rejects the message

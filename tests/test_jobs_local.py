@@ -124,6 +124,7 @@ def test_unknown_job_is_404() -> None:
         assert "does-not-exist" in answer.json()["detail"]
 
 
+@pytest.mark.slow
 def test_jobs_accept_bodies_larger_than_the_sync_limit() -> None:
     plants = fleet(30)
     periods = series(plants, 1200)

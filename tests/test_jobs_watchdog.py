@@ -212,6 +212,7 @@ def test_sweep_resubmits_only_lost_chunks_then_gives_up_with_a_reason(aof_redis:
         assert int(redis.hget("merit-order:stats:jobs", "failed")) == 1
 
 
+@pytest.mark.slow
 def test_a_running_chunk_keeps_its_deadline_ahead_while_it_beats_and_only_then(aof_redis: RedisServer) -> None:
     """The task's heartbeat thread: while the block runs (three times the stale delay here) no
     sweep takes the chunk; once it stops beating, the next sweep after the delay does. And a
@@ -256,6 +257,7 @@ def _submit(client: TestClient, plants: list[dict[str, Any]], periods: list[dict
     return accepted.json()["job_id"], accepted.headers["Location"]
 
 
+@pytest.mark.slow
 def test_redis_stalled_mid_job_the_job_still_finishes_right(aof_redis: RedisServer, workers: list[WorkerProcess]) -> None:
     """The filed case: Redis SIGSTOPped while chunks run, then SIGCONT: the job reaches `done`,
     every period equal to the synchronous answer.
@@ -288,6 +290,7 @@ def test_redis_stalled_mid_job_the_job_still_finishes_right(aof_redis: RedisServ
         assert resubmits, "no chunk was resubmitted: the stall did not lose any (too short?)"
 
 
+@pytest.mark.slow
 def test_redis_killed_and_restarted_mid_job_never_leaves_it_stuck(aof_redis: RedisServer, workers: list[WorkerProcess]) -> None:
     """Redis SIGKILLed while chunks run and started again on its append-only file: the job
     ends `done` with every period right, or `failed` with a reason; never `running` for ever."""
@@ -309,6 +312,7 @@ def test_redis_killed_and_restarted_mid_job_never_leaves_it_stuck(aof_redis: Red
             assert_matches(_all_results(client, location, len(periods)), plants, periods)
 
 
+@pytest.mark.slow
 def test_whole_worker_killed_mid_chunk_is_recovered_by_deadline_not_visibility_timeout(
     aof_redis: RedisServer, workers: list[WorkerProcess]
 ) -> None:

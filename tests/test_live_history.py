@@ -6,6 +6,7 @@ import json
 from importlib import resources
 from typing import Any
 
+import pytest
 import websockets.sync.client as ws_client
 from fastapi.testclient import TestClient
 from live_server import ApiServer
@@ -20,6 +21,7 @@ def _with_load(load: float) -> dict[str, Any]:
     return {**PAYLOAD3, "load": load}
 
 
+@pytest.mark.slow
 def test_a_late_websocket_client_gets_the_last_plans_oldest_first_over_a_real_socket() -> None:
     server = ApiServer({"BROADCAST_HISTORY_SIZE": "3", "CACHE_ENABLED": "false"}).start()
     try:

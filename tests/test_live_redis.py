@@ -109,6 +109,7 @@ def test_a_plan_posted_to_one_replica_reaches_the_clients_of_both_exactly_once(
     assert health["status"] == "ok" and health["redis"] == "ok" and health["received"] >= 1
 
 
+@pytest.mark.slow
 def test_the_feed_survives_redis_going_away_and_coming_back(
     two_replicas: tuple[ApiServer, ApiServer], fresh_redis: RedisServer
 ) -> None:
@@ -139,6 +140,7 @@ def test_the_feed_survives_redis_going_away_and_coming_back(
         assert second.broadcast_health()["reconnects"] >= 1
 
 
+@pytest.mark.slow
 def test_a_celery_workers_job_plans_reach_the_websocket_clients(
     two_replicas: tuple[ApiServer, ApiServer], fresh_redis: RedisServer
 ) -> None:

@@ -248,6 +248,7 @@ def big_fleet(plants: int = 200, load: float = 1500.0) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_a_stalled_tcp_client_does_not_slow_posts_nor_other_clients() -> None:
     queue_size = 4
     with running_api({"BROADCAST_QUEUE_SIZE": str(queue_size)}) as api:
@@ -289,6 +290,7 @@ def test_a_stalled_tcp_client_does_not_slow_posts_nor_other_clients() -> None:
             stalled.close()
 
 
+@pytest.mark.slow
 def test_a_dead_client_is_detected_by_protocol_pings() -> None:
     """A peer whose kernel still ACKs but whose program is gone: only the ping timeout finds it."""
     with running_api(uvicorn_args=["--ws-ping-interval", "0.5", "--ws-ping-timeout", "0.5"]) as api:

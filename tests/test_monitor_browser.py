@@ -127,6 +127,7 @@ def test_monitor_draws_payload3_posted_through_its_form(api: ApiServer, page: An
     assert page.script_errors == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_monitor_shows_the_apis_error_message_for_a_bad_payload(api: ApiServer, page: Any, tmp_path: Path) -> None:
     page.goto(f"{api.url}/monitor")
     page.wait_for_selector('#status[data-state="live"]')
@@ -144,6 +145,7 @@ def test_monitor_shows_the_apis_error_message_for_a_bad_payload(api: ApiServer, 
     assert page.script_errors == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_monitor_reconnects_when_the_service_restarts(api: ApiServer, page: Any) -> None:
     page.goto(f"{api.url}/monitor")
     page.wait_for_selector('#status[data-state="live"]')
@@ -157,6 +159,7 @@ def test_monitor_reconnects_when_the_service_restarts(api: ApiServer, page: Any)
     assert page.script_errors == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_monitor_with_an_api_key(page: Any) -> None:
     """With API_KEY set the page still loads, asks for the key on a 401, then goes live with it."""
     server = ApiServer({"API_KEY": "s3cret-key"})

@@ -176,6 +176,7 @@ def test_dockerignore_is_an_allow_list_covering_every_copy() -> None:
 # docker-compose.yml
 
 
+@pytest.mark.slow
 def test_compose_services_commands_are_real_subcommands() -> None:
     services = compose()["services"]
     assert {"redis", "api", "worker", "proxy"} <= set(services)
@@ -280,6 +281,7 @@ def run_healthcheck(port: int) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *command[1:]], env=env, capture_output=True, text=True, timeout=30)
 
 
+@pytest.mark.slow
 def test_serve_entry_command_answers_the_image_healthcheck() -> None:
     server = Server(LOG_LEVEL="INFO")
     try:
@@ -297,6 +299,7 @@ def test_serve_entry_command_answers_the_image_healthcheck() -> None:
     assert run_healthcheck(server.port).returncode != 0
 
 
+@pytest.mark.slow
 def test_healthcheck_needs_no_api_key() -> None:
     server = Server(API_KEY="a-long-secret")
     try:
@@ -310,6 +313,7 @@ def test_healthcheck_needs_no_api_key() -> None:
         server.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.redis
 def test_worker_entry_command_answers_the_compose_healthcheck() -> None:
     from redis_fixtures import RedisServer, require_redis_server
@@ -365,6 +369,7 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 
 
+@pytest.mark.slow
 def test_nginx_proxy_config_forwards_http_and_websockets(tmp_path: Path) -> None:
     binary = nginx_binary()
     if binary is None:

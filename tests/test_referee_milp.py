@@ -14,6 +14,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from conftest import profile_examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -98,25 +99,29 @@ def _run(strategy: st.SearchStrategy[Case], examples: int, capsys: pytest.Captur
     assert tally["feasible"] > 0 and tally["infeasible"] > 0
 
 
+@pytest.mark.slow
 def test_small_fleets_against_milp(capsys: pytest.CaptureFixture[str]) -> None:
     """1-8 plants: where Pmin gaps and wind overshoot bite hardest and infeasible loads are common."""
     _run(cases(1, 8), 900, capsys, "1-8 plants")
 
 
+@pytest.mark.slow
 def test_medium_fleets_against_milp(capsys: pytest.CaptureFixture[str]) -> None:
     _run(cases(5, 20), 700, capsys, "5-20 plants")
 
 
+@pytest.mark.slow
 def test_large_fleets_against_milp(capsys: pytest.CaptureFixture[str]) -> None:
     _run(cases(20, 40), 450, capsys, "20-40 plants")
 
 
+@pytest.mark.slow
 def test_curtailment_against_milp(capsys: pytest.CaptureFixture[str]) -> None:
     """Continuous wind curtailment is an option of its own; give it its own share of cases."""
     _run(cases(1, 25, curtail_rate=1), 200, capsys, "curtailable wind")
 
 
-@settings(max_examples=60, **_SETTINGS)
+@settings(max_examples=profile_examples(60), **_SETTINGS)
 @given(case=cases(1, 25))
 def test_referee_formulations_agree(case: Case) -> None:
     """The binary MILP (the referee) and HiGHS's semi-integer one agree on feasibility, and the

@@ -62,6 +62,7 @@ def tiny_cases(draw: st.DrawFn) -> Case:
     return Case({**payload, "load": load / 10}, 0.3, kerosine_co2, curtail)
 
 
+@pytest.mark.slow
 def test_exact_plan_matches_brute_force(capsys: pytest.CaptureFixture[str]) -> None:
     tally: Counter[str] = Counter()
 
@@ -134,6 +135,7 @@ def test_identical_plants_fill_the_first_in_request_order() -> None:
     ]}) == (pytest.approx(300.0), [("b", 150), ("a", 0)])
 
 
+@pytest.mark.slow
 def test_exact_plan_matches_lexicographic_milp_on_larger_fleets(capsys: pytest.CaptureFixture[str]) -> None:
     """9-20 plants, past the calculator's small-fleet enumeration: the tie rule of the main search.
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import profile_examples
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from test_schedule_solver import desk_document
@@ -27,7 +28,7 @@ from merit_order.schedule import ScheduleInputError, read_problem
 
 Doc = dict[str, Any]
 Expected = tuple[str, str | None, int | None]  # field, unit, period
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=profile_examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @cache
@@ -387,7 +388,7 @@ def test_the_desk_example_reads_to_what_it_says() -> None:
     assert list(problem.renewable[0].pmax) == [90.0] * 8
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=profile_examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(instance=instances(free_first_lag=True))
 def test_generated_fleets_all_read(instance: Doc) -> None:
     problem = read_problem(instance)

@@ -112,6 +112,7 @@ def _assert_draws(page: Any, doc: dict[str, Any]) -> None:
     assert objective == pytest.approx(schedule["objective"], rel=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_page_draws_every_committed_unit_of_a_finished_rts_day(api: ApiServer, page: Any, tmp_path: Path) -> None:
     schedule_id = _post_rts_day(api, "time_limit_s=5")
@@ -141,6 +142,7 @@ def test_page_draws_every_committed_unit_of_a_finished_rts_day(api: ApiServer, p
     assert page.problems == []  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_cancel_button_stops_a_running_schedule_and_draws_the_best_so_far(api: ApiServer, page: Any) -> None:
     schedule_id = _post_rts_day(api, "time_limit_s=120&gap=0")

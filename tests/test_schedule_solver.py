@@ -51,6 +51,7 @@ def assert_certified(instance: dict[str, Any], answer: dict[str, Any], milp: Any
         assert math.isclose(answer["objective"], milp.objective, rel_tol=TOL, abs_tol=TOL)
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=cases(units=(2, 6), periods=(6, 16)))
 def test_generated_fleets_get_a_checked_schedule_or_an_honest_refusal(case: Any) -> None:
@@ -71,6 +72,7 @@ def test_generated_fleets_get_a_checked_schedule_or_an_honest_refusal(case: Any)
     assert_certified(instance, answer, milp)
 
 
+@pytest.mark.slow
 def test_generated_feasible_fleets_are_nearly_all_solved() -> None:
     """How often the heuristics find a schedule at all: 20 seeded feasible instances, 3 s each
     (each schedule found is also checked)."""
@@ -109,7 +111,7 @@ def test_ramp_free_fleets_are_solved_to_the_milp_optimum(seed: int) -> None:
     assert_certified(instance, answer, milp)
 
 
-@pytest.mark.parametrize("periods", [24, 48])
+@pytest.mark.parametrize("periods", [24, pytest.param(48, marks=pytest.mark.slow)])
 def test_five_unit_fleet_equals_the_milp_optimum(periods: int) -> None:
     instance = load_instance("pwdemars/5gen/prof1.json", periods)
     milp = solve_milp(instance, time_limit=60.0)
@@ -120,6 +122,7 @@ def test_five_unit_fleet_equals_the_milp_optimum(periods: int) -> None:
     assert_certified(instance, answer, milp)
 
 
+@pytest.mark.slow
 def test_rts_gmlc_day_has_a_valid_certificate_within_one_percent() -> None:
     """73 thermal + 81 renewable units, ramps binding: feasible, bound below HiGHS's incumbent."""
     instance = load_instance("pglib-uc/rts_gmlc/2020-01-27.json", 24)
@@ -129,6 +132,7 @@ def test_rts_gmlc_day_has_a_valid_certificate_within_one_percent() -> None:
     assert answer["gap"] <= 0.011  # the floor is 1 %; a slower CI machine gets 0.1 % slack
 
 
+@pytest.mark.slow
 def test_progress_reports_a_rising_bound_and_a_falling_objective() -> None:
     problem = read_problem(load_instance("pwdemars/10gen/prof1.json", 24))
     seen: list[Progress] = []
@@ -275,6 +279,7 @@ def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
     )
 
 
+@pytest.mark.slow
 def test_cli_prints_the_schedule(tmp_path: Path) -> None:
     path = tmp_path / "five.json"
     path.write_text(json.dumps(load_instance("pwdemars/5gen/prof1.json")))
@@ -285,6 +290,7 @@ def test_cli_prints_the_schedule(tmp_path: Path) -> None:
     assert check_schedule(load_instance("pwdemars/5gen/prof1.json", 24), answer) == []
 
 
+@pytest.mark.slow
 def test_cli_refuses_bad_and_infeasible_input_in_one_line(tmp_path: Path) -> None:
     bad = run_cli("schedule", "-", stdin='{"periods": [{"load": 1}], "powerplants": []}')
     assert bad.returncode == 2 and bad.stdout == ""

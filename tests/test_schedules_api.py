@@ -95,6 +95,7 @@ def test_a_pglib_instance_is_solved_off_the_request_path_and_checks_out(client: 
     assert objectives == sorted(objectives, reverse=True) and bounds == sorted(bounds)
 
 
+@pytest.mark.slow
 def test_a_desk_instance_agrees_with_the_same_instance_solved_in_process(client: TestClient) -> None:
     location = submit(client, DESK, gap=0.001, time_limit_s=30)
     api = wait_for(client, location)["schedule"]
@@ -243,6 +244,7 @@ def test_a_solving_process_that_dies_leaves_its_schedule_failed_not_stuck(client
     assert document["status"] == "failed" and "died" in document["error"]
 
 
+@pytest.mark.slow
 def test_openapi_shows_both_formats_and_each_example_is_accepted(client: TestClient) -> None:
     operation = client.get("/openapi.json").json()["paths"]["/schedules"]["post"]
     examples = operation["requestBody"]["content"]["application/json"]["examples"]

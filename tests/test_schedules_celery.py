@@ -63,6 +63,7 @@ def submit(client: TestClient, instance: Any, **query: Any) -> str:
     return str(answer.headers["location"])
 
 
+@pytest.mark.slow
 def test_a_schedule_solved_on_a_worker_is_readable_from_any_replica_and_live(
     fresh_redis: RedisServer, two_workers: list[WorkerProcess]
 ) -> None:
@@ -87,6 +88,7 @@ def test_a_schedule_solved_on_a_worker_is_readable_from_any_replica_and_live(
         assert 'merit_order_schedules_total{status="done"} 1.0' in metrics
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_solve_costs_a_lease_not_the_schedule(
     fresh_redis: RedisServer, two_workers: list[WorkerProcess]
 ) -> None:
@@ -106,6 +108,7 @@ def test_a_worker_killed_mid_solve_costs_a_lease_not_the_schedule(
         print(f"worker killed mid-solve: solving again on another worker {lost:.1f} s later")
 
 
+@pytest.mark.slow
 def test_cancel_on_a_worker_keeps_the_best_schedule(fresh_redis: RedisServer, two_workers: list[WorkerProcess]) -> None:
     rts = load_instance("pglib-uc/rts_gmlc/2020-01-27.json", 24)
     with api(fresh_redis) as client:

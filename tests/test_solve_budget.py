@@ -310,6 +310,7 @@ def settle(read: Callable[[], Any], ok: Callable[[Any], bool], within_s: float =
     return value
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
 def test_a_wave_of_slow_requests_is_refused_or_cancelled_and_leaves_nothing_behind() -> None:
     env = {"CACHE_ENABLED": "false", "MAX_HEAVY_SOLVES": "1", "SOLVE_TIMEOUT_SECONDS": "1.5"}

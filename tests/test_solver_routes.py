@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from conftest import profile_examples
 from hypothesis import given, settings
 
 from referee_strategies import Case, cases
@@ -24,6 +25,7 @@ from test_referee_milp import _SETTINGS, check_against_milp
 ROUTES = ["enumeration", "exact-dp", "exact-dp-unbounded", "groups", "groups-unbounded", "classes", "classes-unbounded"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ROUTES)
 def test_route_against_milp(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     tally: Counter[str] = Counter()
@@ -55,7 +57,7 @@ def test_unbounded_route_finds_the_wind_off_optimum() -> None:
     assert check_against_milp(Case(payload, 0.3, 0.0, False), nearest=False, method="exact-dp-unbounded") == "feasible"
 
 
-@settings(max_examples=1500, **_SETTINGS)
+@settings(max_examples=profile_examples(1500), **_SETTINGS)
 @given(case=cases(1, 12))
 def test_routes_agree_with_each_other(case: Case) -> None:
     """Cheaper than the MILP, so many more cases: the three routes give the same plan (ties

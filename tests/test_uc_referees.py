@@ -110,6 +110,7 @@ def test_load_instance_cuts_every_series() -> None:
     assert (DATA_DIR / "pglib-uc" / "MODEL.tex").is_file() and (DATA_DIR / "README.md").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("free_first_lag", [False, True], ids=["first lag = DT", "free first lag"])
 def test_random_witnesses_pass_the_checker_and_the_milp(
     free_first_lag: bool, capsys: pytest.CaptureFixture[str]
@@ -238,6 +239,7 @@ def test_non_convex_curve_priced_as_the_milp_does() -> None:
     assert result.objective == pytest.approx(350.0, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_milp_builds_the_caiso_case_quickly() -> None:
     """610 units x 48 periods: the matrix API keeps building to about a second."""
     import time

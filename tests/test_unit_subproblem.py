@@ -329,7 +329,7 @@ def random_fixed(rng: np.random.Generator, T: int) -> np.ndarray | None:
     return fixed
 
 
-@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("seed", [0, *(pytest.param(seed, marks=pytest.mark.slow) for seed in range(1, 10))])
 def test_random_units_match_the_milp(seed: int) -> None:
     """105 random units x prices x masks per seed (1,050 in all), short horizons for HiGHS."""
     rng = np.random.default_rng(1000 + seed)
@@ -344,6 +344,7 @@ def test_random_units_match_the_milp(seed: int) -> None:
     assert infeasible < 60  # the generator mostly makes feasible cases
 
 
+@pytest.mark.slow
 def test_stop_and_restart_prices_every_category() -> None:
     """On at t0, high prices, a low block of every length, high again: restarts after any off time.
 
@@ -529,6 +530,7 @@ def test_rts_gmlc_units_match_the_milp() -> None:
     assert ran > 10  # the prices make a good part of the fleet run
 
 
+@pytest.mark.slow
 def test_ca_units_match_the_milp() -> None:
     """A spread of the 610 CAISO units (all 36 with binding limits plus every 10th other)."""
     rng = np.random.default_rng(6)
