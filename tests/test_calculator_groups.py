@@ -222,7 +222,7 @@ def test_the_greatest_split_beats_the_greatest_total() -> None:
     assert _plan(Case(payload), "groups") == expected[1]
 
 
-@pytest.mark.parametrize("count", [2, 3, 4])
+@pytest.mark.parametrize("count", [2, *(pytest.param(count, marks=pytest.mark.slow) for count in (3, 4))])
 @pytest.mark.parametrize("tail", ["none", "free", "fixed", "dear-free", "dear-fixed"])
 def test_every_small_group_at_every_load_matches_the_brute_force(count: int, tail: str) -> None:
     """Every group of `count` units with 0 <= Pmin <= Pmax <= 0.6 MW, at every load up to its

@@ -179,7 +179,7 @@ def test_milp_random_instances(seed: int) -> None:
     assert starts >= 2
 
 
-@pytest.mark.parametrize("source", ["5gen/prof1", "seed 3", "seed 11", "seed 16", "fixture"])
+@pytest.mark.parametrize("source", ["5gen/prof1", *(pytest.param(s, marks=pytest.mark.slow) for s in ("seed 3", "seed 11", "seed 16", "fixture"))])
 def test_milp_presolve_on_and_off_agree(source: str) -> None:
     """The referee runs HiGHS without presolve (see uc_milp); with it, HiGHS must agree where
     both prove optimality: guards against a solver bug in either path."""
