@@ -16,10 +16,10 @@ from .schema import Fuels, PlantType, PowerPlant, ProductionPlanRequest
 from .solver import METHODS, SMALL_FLEET, Solve, SolveResult, prepare, solve, solve_units
 
 __all__ = [
+    "METHODS",
     "CostModel",
     "Fuels",
     "InfeasibleLoad",
-    "METHODS",
     "Plan",
     "PlanEntry",
     "PlantType",

@@ -30,7 +30,7 @@ def ceil_tenths(mw: float) -> int:
 class Unit(NamedTuple):
     """One plant as the solver sees it (a NamedTuple: built per plant per request, so cheap)."""
 
-    index: int  # position in the request; breaks cost ties in the merit order
+    index: int  # type: ignore[assignment]  # shadows tuple.index on purpose: the request position reads best as .index; nothing calls tuple.index on a Unit
     name: str
     type: PlantType
     cost: float  # euro per MWh produced

@@ -36,7 +36,7 @@ class Block(NamedTuple):
     """
 
     first: int
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count on purpose (units in the block); nothing calls tuple.count on a Block
     lo: int
     hi: int
     cost: float

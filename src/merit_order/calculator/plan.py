@@ -65,7 +65,7 @@ class Plan:
         return [{"name": e.name, "p": e.p} for e in self.entries]
 
     @classmethod
-    def from_units(cls, load_tenths: int, units: list[Unit], p_tenths: list[int]) -> "Plan":
+    def from_units(cls, load_tenths: int, units: list[Unit], p_tenths: list[int]) -> Plan:
         return cls(
             load_tenths,
             tuple(  # positional: built for every plant of every plan

@@ -49,7 +49,7 @@ def as_sent(value: float) -> str:
     return repr(value)
 
 
-class PlantType(str, Enum):
+class PlantType(str, Enum):  # noqa: UP042 - StrEnum would change str(PlantType.x) in messages and logs
     """The three kinds of plant the challenge knows."""
 
     gasfired = "gasfired"
@@ -84,7 +84,7 @@ class PowerPlant(BaseModel):
     pmax: Megawatts
 
     @model_validator(mode="after")
-    def _pmin_not_above_pmax(self) -> "PowerPlant":
+    def _pmin_not_above_pmax(self) -> PowerPlant:
         if self.pmin > self.pmax:
             raise ValueError(
                 f"powerplant {self.name!r}: pmin ({as_sent(self.pmin)} MW) is greater than pmax ({as_sent(self.pmax)} MW)"
@@ -107,7 +107,7 @@ class ProductionPlanRequest(BaseModel):
         return check_load_on_grid(load)
 
     @model_validator(mode="after")
-    def _unique_names(self) -> "ProductionPlanRequest":
+    def _unique_names(self) -> ProductionPlanRequest:
         seen: set[str] = set()
         for plant in self.powerplants:
             if plant.name in seen:

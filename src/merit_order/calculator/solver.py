@@ -375,17 +375,19 @@ def _run_exact(fleet: Sequence[Unit], load: int, prep: _Exact, control: SolveCon
     start, width = prep.start, prep.width
     built = 0
     while True:
-        tables: _Tables | None = _tables(fleet, blocks, start, width, control)
+        trial: _Tables | None = _tables(fleet, blocks, start, width, control)
+        assert trial is not None
         built += prep.cells_of(start, width)
-        found = float(tables.values[0][0])
+        found = float(trial.values[0][0])
         if np.isfinite(found):
             if found > relaxed + room:
-                tables = None
+                trial = None  # dropped before the next pass is built
                 start, width = prep.windows(load, _room(found, relaxed))
-                tables = _tables(fleet, blocks, start, width, control)
+                exact = _tables(fleet, blocks, start, width, control)
                 built += prep.cells_of(start, width)
-            return _read_plan(fleet, blocks, load, tables, control), built
-        tables = None
+                return _read_plan(fleet, blocks, load, exact, control), built
+            return _read_plan(fleet, blocks, load, trial, control), built
+        trial = None
         room = _INF if room > abs(relaxed) * 1e3 + 1e6 else room * 16
         start, width = prep.windows(load, room)
 
