@@ -3,7 +3,7 @@
 One object, so that a deployment has one place to look and the tests one thing to build.
 The request limits live here too, next to each other, because together they are the
 promise that no single request can make the calculator take more than about a second
-or 500 MB (see the README): change them together, and measure when you do.
+or 500 MB (docs/configuration.md, "Why these limits"): change them together, and measure when you do.
 
 Other modules add their own fields here with small edits (cache, jobs, broadcast).
 """

@@ -92,7 +92,7 @@ def plan_message(
     message_id: str | None = None,
     at: str | None = None,
 ) -> PlanMessage:
-    """The one shape every client receives for a plan (documented in the README).
+    """The one shape every client receives for a plan (documented in docs/live.md).
 
     `at` is when the plan was made (now by default): a message built later, for a client that
     connected after it, still says when.

@@ -24,7 +24,7 @@ from .fleet import Unit
 from .groups import CLASS_MIN_SAVING, Block, group_blocks, group_column, group_share, passes, with_classes
 from .window import on_range, window_min
 
-#: Costs within this relative distance of each other are ties (DESIGN.md).
+#: Costs within this relative distance of each other are ties (docs/rules.md, the tie rule).
 TIE_RTOL = 1e-9
 #: Extra room when pruning, well above float noise and the tie tolerance, so that pruning
 #: never removes a state of an optimal or tied plan. Only costs a little speed.

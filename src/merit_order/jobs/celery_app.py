@@ -1,6 +1,6 @@
 """Celery over Redis: the distributed executor (REDIS_URL set, `merit-order worker` started).
 
-Delivery guarantees, and the settings that give them (see the README, "Distributed mode"):
+Delivery guarantees, and the settings that give them (docs/jobs.md, "Where the work runs"):
 
 * `task_acks_late=True`: a chunk's message is acknowledged after the chunk is solved and
   its results are in Redis, not when a worker takes it. A worker that dies before that
