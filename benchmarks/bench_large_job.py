@@ -10,7 +10,7 @@ redis-server and one `merit-order worker`), each started and stopped by PID. Mea
 the API process's resident memory (peak and at the end, from /proc), every page read
 after the job is done (size, time), and a healthcheck sent every 50 ms throughout, its
 latency reported separately while the job runs and while its results are paged through.
-Not part of `make bench`: it takes minutes, and its point is the bound, not a speed.
+`make bench` runs it (benchmarks/run.py runs every bench_*.py); it takes minutes, and its point is the bound, not a speed.
 """
 
 from __future__ import annotations
@@ -149,7 +149,10 @@ def main() -> None:
     parser.add_argument("--periods", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2, help="JOB_LOCAL_WORKERS, or the Celery worker's concurrency")
     parser.add_argument("--redis", action="store_true", help="Celery over a private redis-server")
+    parser.add_argument("--quick", action="store_true", help="1,000 periods (what `make bench --quick` passes)")
     args = parser.parse_args()
+    if args.quick:
+        args.periods = min(args.periods, 1_000)
 
     processes: list[subprocess.Popen[bytes]] = []
     tmp = tempfile.mkdtemp(prefix="bench-large-job-")

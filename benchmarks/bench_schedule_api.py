@@ -128,10 +128,13 @@ def main() -> int:
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--redis", default=None, help="run the API on this Redis with one Celery worker")
     parser.add_argument("--runs", type=int, default=3, help="runs of each, alternating (the medians are compared)")
+    parser.add_argument("--quick", action="store_true", help="one run each, 24 periods (what `make bench --quick` passes)")
     parser.add_argument("--kill-at", type=float, default=None,
                         help="with --redis: two workers, SIGKILL the one solving this many seconds after the POST, "
                         "and report the time lost against an undisturbed run")
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.periods = 1, min(args.periods, 24)
     if args.kill_at is not None:
         if not args.redis:
             parser.error("--kill-at needs --redis")
