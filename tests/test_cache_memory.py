@@ -106,12 +106,14 @@ def test_memory_cache_evicts_least_recently_used() -> None:
 
 
 def test_memory_cache_expires_after_ttl() -> None:
-    cache = MemoryCache(ttl_seconds=0.3, max_entries=10)
+    now = [1000.0]  # an injected clock: the TTL is tested without sleeping
+    cache = MemoryCache(ttl_seconds=0.3, max_entries=10, clock=lambda: now[0])
 
     async def scenario() -> None:
         await cache.set("k", {"v": 1})
+        now[0] += 0.29
         assert await cache.get("k") == {"v": 1}
-        await asyncio.sleep(0.4)
+        now[0] += 0.02
         assert await cache.get("k") is None
         assert len(cache) == 0  # the expired entry was dropped, not just hidden
 

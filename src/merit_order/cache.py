@@ -18,6 +18,7 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
@@ -90,18 +91,22 @@ class MemoryCache:
 
     backend = "memory"
 
-    def __init__(self, *, ttl_seconds: float, max_entries: int) -> None:
+    def __init__(
+        self, *, ttl_seconds: float, max_entries: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """`clock` is injectable so that a test can expire entries without sleeping."""
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
         if max_entries <= 0:
             raise ValueError("max_entries must be positive")
+        self._clock = clock
         self._ttl = float(ttl_seconds)
         self._max = int(max_entries)
         self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
     def _get(self, key: str) -> dict[str, Any] | None:
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             item = self._entries.get(key)
             if item is None:
@@ -117,7 +122,7 @@ class MemoryCache:
     def _set(self, key: str, value: dict[str, Any]) -> None:
         text = orjson.dumps(value)
         with self._lock:
-            self._entries[key] = (time.monotonic() + self._ttl, text)
+            self._entries[key] = (self._clock() + self._ttl, text)
             self._entries.move_to_end(key)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
