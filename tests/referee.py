@@ -189,7 +189,7 @@ def milp_plan(
     if result.status != 0 or result.x is None:
         raise RefereeInconclusive(f"HiGHS: status {result.status}: {result.message}")
     x = result.x[:n] * (step if formulation == "semi" else 1.0)
-    p_tenths = {p.name: int(round(v)) for p, v in zip(plants, x, strict=True)}
+    p_tenths = {p.name: int(round(v)) for p, v in zip(plants, x, strict=True)}  # noqa: RUF046 - round() of a numpy float is a numpy float
     for p, v in zip(plants, x, strict=True):
         if abs(v - round(v)) > 1e-4:
             raise RefereeInconclusive(f"HiGHS returned a fractional value {v!r} for {p.name!r}")
@@ -248,7 +248,7 @@ def milp_lexicographic_plan(
         result = _highs(objective, integrality, Bounds(lb, ub), constraints, time_limit)
         if result.status != 0 or result.x is None:
             raise RefereeInconclusive(f"lexicographic step {k}: HiGHS status {result.status}: {result.message}")
-        fixed.append(int(round(result.x[k])))
+        fixed.append(int(round(result.x[k])))  # noqa: RUF046 - round() of a numpy float is a numpy float
     plan = dict(zip([p.name for p in plants], fixed))
     if sum(fixed) != load or _grid_violations(plants, plan) or not costs_tie(plan_cost(plants, plan), best):
         raise RefereeInconclusive(f"lexicographic plan {plan} is not a tie of the optimum {best!r}")
@@ -337,7 +337,7 @@ def check_plan_rules(
             continue
         if round(tenths) / 10 != p:
             problems.append(f"{name}: p {p!r} is not the float nearest to a one-decimal value")
-        p_tenths[name] = int(round(tenths))
+        p_tenths[name] = int(round(tenths))  # noqa: RUF046 - tenths may be a numpy float
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"{name}: present {names.count(name)} times")
     for p in plants:

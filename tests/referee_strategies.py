@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
-
 from referee import ref_plants
 
 EFFICIENCIES = [0.3, 0.35, 0.37, 0.4, 0.45, 0.5, 0.53, 0.6, 1.0]

@@ -17,16 +17,25 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from itertools import pairwise
 from typing import Any
 
 import pytest
 from conftest import profile_examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from referee import (
+    brute_force_plan,
+    check_plan_rules,
+    costs_tie,
+    milp_lexicographic_plan,
+    milp_plan,
+    plan_cost,
+    ref_plants,
+)
+from referee_strategies import Case
 
 from merit_order.calculator import CostModel, InfeasibleLoad, ProductionPlanRequest, build_units, compute_plan, solve
-from referee import brute_force_plan, check_plan_rules, costs_tie, milp_lexicographic_plan, milp_plan, plan_cost, ref_plants
-from referee_strategies import Case
 
 _SETTINGS: dict[str, Any] = {
     "deadline": None,
@@ -97,7 +106,7 @@ def _plan(case: Case, method: str) -> list[tuple[str, int]] | None:
 def _grouped(case: Case) -> bool:
     """True when the solver sees at least one group of two or more identical units that can run."""
     units = [u for u in build_units(ProductionPlanRequest.model_validate(case.payload), CostModel()) if u.hi > 0]
-    return any((a.cost, a.lo, a.hi) == (b.cost, b.lo, b.hi) for a, b in zip(units, units[1:]))
+    return any((a.cost, a.lo, a.hi) == (b.cost, b.lo, b.hi) for a, b in pairwise(units))
 
 
 @pytest.mark.slow

@@ -17,10 +17,10 @@ import pytest
 from conftest import profile_examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from merit_order.calculator import CostModel, InfeasibleLoad, ProductionPlanRequest, compute_plan
 from referee import check_plan_rules, costs_tie, load_tenths, milp_plan, plan_cost, ref_plants
 from referee_strategies import Case, cases
+
+from merit_order.calculator import CostModel, InfeasibleLoad, ProductionPlanRequest, compute_plan
 
 _SETTINGS: dict[str, Any] = {
     "deadline": None,

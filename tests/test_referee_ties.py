@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from merit_order.calculator import CostModel, InfeasibleLoad, ProductionPlanRequest, compute_plan
 from referee import TIE_RTOL, brute_force_plan, check_plan_rules, milp_lexicographic_plan, ref_plants
 from referee_strategies import Case, cases
+
+from merit_order.calculator import CostModel, InfeasibleLoad, ProductionPlanRequest, compute_plan
 
 
 @st.composite

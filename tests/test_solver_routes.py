@@ -13,10 +13,8 @@ from collections import Counter
 import pytest
 from conftest import profile_examples
 from hypothesis import given, settings
-
 from referee_strategies import Case, cases
 from test_referee_milp import _SETTINGS, check_against_milp
-
 
 #: The forced routes (solver.METHODS): every commitment, the unit-by-unit DP with the
 #: repaired-greedy bound or without one, and the DP over groups of identical units (with and
