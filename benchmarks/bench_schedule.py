@@ -12,9 +12,9 @@ For each instance (tests/data/uc/, pglib-uc and the pwdemars fleets cut to 24/48
   whose solves take well under a second, also the best of three warm solves in one process
   (imports and compiled code loaded, as in the running service): that is what is compared
   with HiGHS's solve time, which excludes its own start-up too. Its schedule is judged by the
-  independent checker of tests/uc_checker.py (every MODEL.tex row, the cost recomputed): any
+  independent checker of tests/support/uc_checker.py (every MODEL.tex row, the cost recomputed): any
   violation fails the run.
-- HiGHS: the MODEL.tex MILP of tests/uc_milp.py, one thread, 60 s (the issue's baseline).
+- HiGHS: the MODEL.tex MILP of tests/support/uc_milp.py, one thread, 60 s (the issue's baseline).
   Its results are cached in .bench/highs-cache.json (keyed by instance, periods, limit and
   HiGHS version), since they do not change from run to run; --fresh-highs re-solves.
   Ours and HiGHS run side by side, one core each.
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from uc_checker import check_schedule  # noqa: E402 - test helpers (the referees), importable after the sys.path line
 from uc_instances import load_instance  # noqa: E402 - after the sys.path line above, like the one before

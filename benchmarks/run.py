@@ -10,7 +10,7 @@ units, loads up to 50,000 MW; see benchmarks/fleets.py):
 
 - ours:   `compute_plan` on an already validated request (the calculator alone), each
           instance repeated until ~2 ms have passed and its median kept;
-- MILP:   the independent referee of tests/referee.py (scipy.optimize.milp / HiGHS, proving
+- MILP:   the independent referee of tests/support/referee.py (scipy.optimize.milp / HiGHS, proving
           optimality with zero gap), one solve per instance (HiGHS's default 0.01 % gap was
           measured to make no difference on these fleets: it proves them optimal either way);
 - greedy: the plain merit-order walk most answers to the challenge use, for speed only; the
@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # the referee is a test helper, not part of the package
+sys.path.insert(0, str(ROOT / "tests" / "support"))  # the referee is a test helper, not part of the package
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fleets import payloads, tie_heavy_payloads  # noqa: E402 - after the sys.path lines that make it importable

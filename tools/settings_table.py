@@ -7,7 +7,7 @@
 Each row is one field of `merit_order.settings.Settings`: its environment variable (the field
 name in capitals), its default as you would write it in the environment, and the field's own
 `description`. The table sits between the two marker comments of the page; the prose around
-it is written by hand. tests/test_configuration_doc.py fails when the page and this output differ.
+it is written by hand. tests/unit/test_configuration_doc.py fails when the page and this output differ.
 """
 
 from __future__ import annotations

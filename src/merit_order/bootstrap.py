@@ -3,7 +3,7 @@
 Imported only by the app factory (api/app.py) and the CLI (the worker command), and by
 nothing they build: the routes, the planning code and the workers see the backends through
 the protocols of services.py and jobs/base.py. Keeping the choice here is what keeps the
-package free of import cycles (a test walks the imports: tests/test_import_structure.py).
+package free of import cycles (a test walks the imports: tests/unit/test_import_structure.py).
 
 Every choice follows one setting, `REDIS_URL`: set, the cache, the live feed and the jobs
 are shared by every replica through Redis (jobs run on `merit-order worker` processes); unset,
