@@ -15,7 +15,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
+from merit_order.api.metrics import flat_routes
 from merit_order.api.middleware import request_id_of
 from merit_order.calculator import InfeasibleLoad, ProblemTooLarge
 from merit_order.planning import SolveBudgetExceeded
@@ -95,11 +97,29 @@ async def request_validation(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, 422, {"detail": summarise(errors), "errors": [e.as_dict() for e in errors]})
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route of this path answers, for a 405's `Allow`.
+
+    Starlette lists only the first matching route's methods, but one path can have several
+    routes (`GET` and `POST /schedules`), and RFC 9110 wants them all."""
+    methods: set[str] = set()
+    for route in flat_routes(request.app.routes):
+        route_methods = getattr(route, "methods", None)
+        if isinstance(route, BaseRoute) and route_methods:
+            match, _ = route.matches(request.scope)
+            if match in (Match.FULL, Match.PARTIAL):
+                methods |= set(route_methods)
+    return ", ".join(sorted(methods))
+
+
 async def http_exception(request: Request, exc: Exception) -> JSONResponse:
     """404, 405...: the same shape as every other error."""
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else "request refused"
-    return error_response(request, exc.status_code, {"detail": detail, "errors": []}, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": allowed_methods(request)}
+    return error_response(request, exc.status_code, {"detail": detail, "errors": []}, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

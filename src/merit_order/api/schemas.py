@@ -49,6 +49,20 @@ class ErrorBody(BaseModel):
     request_id: str | None = None
 
 
+class ScheduleFieldProblem(FieldProblem):
+    """A problem in a schedule instance: `plant` (as on every route) and `unit` name the unit,
+    `period` the 1-based period, when the problem is about one."""
+
+    unit: str | None = Field(default=None, description="The unit's name (the plant, in the desk format).")
+    period: int | None = Field(default=None, description="The period, counted from 1.")
+
+
+class ScheduleErrorBody(ErrorBody):
+    """An error of the schedule routes: the same shape, each problem located by unit and period too."""
+
+    errors: list[ScheduleFieldProblem] = Field(default_factory=list)  # type: ignore[assignment]  # a narrower list of the same items
+
+
 class NearestLoads(BaseModel):
     below: float | None = Field(description="Largest load under the one asked that the fleet can meet.")
     above: float | None = Field(description="Smallest load over the one asked that the fleet can meet.")

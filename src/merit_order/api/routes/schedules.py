@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 
 from merit_order.api.deps import ScheduleQueueDep, SettingsDep
 from merit_order.api.errors import error_response
-from merit_order.api.schemas import ErrorBody
+from merit_order.api.schemas import ErrorBody, ScheduleErrorBody
 from merit_order.schedule import ScheduleInfeasible, ScheduleInputError, input_format, read_problem
 from merit_order.schedule.solve import check_capacity
 from merit_order.schedule_jobs.queue import NotCancellable, ScheduleBackendUnavailable
@@ -54,7 +54,7 @@ def _invalid(request: Request, exc: ScheduleInputError | ScheduleInfeasible) -> 
     else:  # infeasible whatever the commitment: the period's demand (and reserve) cannot be met
         places = [{"field": "demand", "unit": None, "period": exc.period, "message": str(exc)}]
     errors = [
-        {"field": p["field"] or None, "unit": p["unit"], "period": p["period"], "message": p["message"]}
+        {"field": p["field"] or "body", "plant": p["unit"], "unit": p["unit"], "period": p["period"], "message": p["message"]}
         for p in places
     ]
     return error_response(request, 422, {"detail": str(exc), "errors": errors})
@@ -86,7 +86,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "The body is over MAX_SCHEDULE_BODY_BYTES."},
     415: {"model": ErrorBody, "description": "The Content-Type is not application/json."},
     422: {
-        "model": ErrorBody,
+        "model": ScheduleErrorBody,
         "description": "The instance is invalid, over a limit or infeasible; each error names the field, the unit "
         "and the period (`{\"field\", \"unit\", \"period\", \"message\"}`).",
     },
@@ -140,7 +140,8 @@ async def submit_schedule(
 ) -> Response:
     if time_limit_s is not None and time_limit_s > settings.schedule_max_time_limit_seconds:
         detail = f"time_limit_s: at most {settings.schedule_max_time_limit_seconds} s (SCHEDULE_MAX_TIME_LIMIT_SECONDS)"
-        return error_response(request, 422, {"detail": detail, "errors": [{"field": "time_limit_s", "unit": None, "period": None, "message": detail}]})
+        problem = {"field": "time_limit_s", "plant": None, "unit": None, "period": None, "message": detail}
+        return error_response(request, 422, {"detail": detail, "errors": [problem]})
     body = await request.body()
     if not body.strip():
         raise PayloadError("the request body is empty; send a pglib-uc instance or a desk schedule (JSON)", status=400)
@@ -168,7 +169,7 @@ async def submit_schedule(
 @router.get(
     "/schedules",
     summary="The newest schedules, newest first",
-    responses={200: {"content": {"application/json": {"example": {"schedules": [
+    responses={422: _ERRORS[422], 503: _ERRORS[503], 200: {"content": {"application/json": {"example": {"schedules": [
         {"id": "5b0e9c...", "status": "done", "created_at": "2026-11-30T08:00:00.000Z", "finished_at": "2026-11-30T08:00:41.512Z",
          "objective": 514846.9, "lower_bound": 510976.8, "gap": 0.0075, "location": "/schedules/5b0e9c..."}]}}}}},
 )
@@ -186,7 +187,11 @@ async def list_schedules(
 @router.get(
     "/schedules/{schedule_id}",
     summary="A schedule's status, progress and (once done) the schedule",
-    responses={404: {"model": ErrorBody, "description": "No such schedule (unknown or expired)."}, 503: _ERRORS[503]},
+    responses={
+        404: {"model": ErrorBody, "description": "No such schedule (unknown or expired)."},
+        422: {"model": ErrorBody, "description": "The id is not one POST /schedules answers (32 hex digits)."},
+        503: _ERRORS[503],
+    },
 )
 async def get_schedule(request: Request, queue: ScheduleQueueDep, schedule_id: ScheduleId) -> Response:
     try:
@@ -204,6 +209,7 @@ async def get_schedule(request: Request, queue: ScheduleQueueDep, schedule_id: S
     responses={
         404: {"model": ErrorBody, "description": "No such schedule (unknown or expired)."},
         409: {"model": ErrorBody, "description": "The schedule already ended (done or failed)."},
+        422: {"model": ErrorBody, "description": "The id is not one POST /schedules answers (32 hex digits)."},
         503: _ERRORS[503],
     },
 )
