@@ -28,7 +28,7 @@ ROUTES = ["enumeration", "exact-dp", "exact-dp-unbounded", "groups", "groups-unb
 def test_route_against_milp(name: str, capsys: pytest.CaptureFixture[str]) -> None:
     tally: Counter[str] = Counter()
 
-    @settings(max_examples=250, **_SETTINGS)
+    @settings(max_examples=150, **_SETTINGS)
     @given(case=cases(1, 12))
     def judge(case: Case) -> None:
         tally[check_against_milp(case, nearest=False, method=name)] += 1
@@ -55,7 +55,7 @@ def test_unbounded_route_finds_the_wind_off_optimum() -> None:
     assert check_against_milp(Case(payload, 0.3, 0.0, False), nearest=False, method="exact-dp-unbounded") == "feasible"
 
 
-@settings(max_examples=profile_examples(1500), **_SETTINGS)
+@settings(max_examples=profile_examples(1000), **_SETTINGS)
 @given(case=cases(1, 12))
 def test_routes_agree_with_each_other(case: Case) -> None:
     """Cheaper than the MILP, so many more cases: the three routes give the same plan (ties
