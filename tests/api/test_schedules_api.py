@@ -20,14 +20,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from schedule_client import FINAL, submit, wait_for, wait_until
 from uc_checker import check_schedule
 from uc_instances import load_instance
 
 from merit_order.api.app import create_app
 from merit_order.schedule import read_problem, schedule_document, solve_schedule
 from merit_order.settings import Settings
-
-FINAL = ("done", "failed", "cancelled")
 
 
 def example(name: str) -> dict[str, Any]:
@@ -46,35 +45,6 @@ def client_for(**settings: Any) -> TestClient:
 def client() -> Iterator[TestClient]:
     with client_for() as c:
         yield c
-
-
-def wait_for(client: TestClient, location: str, statuses: tuple[str, ...] = FINAL, timeout: float = 120.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        document = client.get(location).json()
-        if document["status"] in statuses:
-            return document
-        time.sleep(0.1)
-    raise AssertionError(f"{location} not {statuses} in {timeout}s: {document['status']}")
-
-
-def wait_until(client: TestClient, location: str, test: Any, timeout: float = 120.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        document = client.get(location).json()
-        if test(document):
-            return document
-        time.sleep(0.1)
-    raise AssertionError(f"{location}: condition not met in {timeout}s")
-
-
-def submit(client: TestClient, instance: Any, **query: Any) -> str:
-    answer = client.post("/schedules", params=query, json=instance)
-    assert answer.status_code == 202, answer.text
-    body = answer.json()
-    assert answer.headers["location"] == body["location"] == f"/schedules/{body['id']}"
-    assert body["status"] == "queued"
-    return str(body["location"])
 
 
 def test_a_pglib_instance_is_solved_off_the_request_path_and_checks_out(client: TestClient) -> None:

@@ -13,11 +13,11 @@ import json
 import time
 from collections.abc import Iterator
 from importlib import resources
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from redis_fixtures import RedisServer, WorkerProcess, fresh_redis, redis_server  # noqa: F401 - fixtures
+from schedule_client import FINAL, submit, wait_until
 from uc_checker import check_schedule
 from uc_instances import load_instance
 
@@ -26,7 +26,6 @@ from merit_order.settings import Settings
 
 pytestmark = pytest.mark.redis
 
-FINAL = ("done", "failed", "cancelled")
 PGLIB = json.loads(resources.files("merit_order").joinpath("examples", "schedule_pglib.json").read_text())
 
 
@@ -44,23 +43,6 @@ def two_workers(fresh_redis: RedisServer) -> Iterator[list[WorkerProcess]]:
     finally:
         for worker in workers:
             worker.stop()
-
-
-def wait_until(client: TestClient, location: str, test: Any, timeout: float = 120.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    document: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        document = client.get(location).json()
-        if test(document):
-            return document
-        time.sleep(0.05)
-    raise AssertionError(f"{location}: condition not met in {timeout}s; last: {document.get('status')}")
-
-
-def submit(client: TestClient, instance: Any, **query: Any) -> str:
-    answer = client.post("/schedules", params=query, json=instance)
-    assert answer.status_code == 202, answer.text
-    return str(answer.headers["location"])
 
 
 @pytest.mark.slow
