@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from browser import CHROMIUM, CHROMIUM_ARGS, api, require_chromium  # noqa: F401 - api is a fixture
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from live_server import ApiServer
@@ -31,17 +31,6 @@ from merit_order.api.routes import schedule_page
 
 RTS_DAY = "pglib-uc/rts_gmlc/2020-01-27.json"
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "schedule-monitor.png"
-
-
-@pytest.fixture()
-def api() -> Iterator[ApiServer]:
-    server = ApiServer({"BROADCAST_HEARTBEAT_SECONDS": "2"})
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        server.log_path.unlink(missing_ok=True)
 
 
 @pytest.fixture()
