@@ -47,7 +47,7 @@ from .primal import Repairer, Schedule, improve, reprice, shift_blocks
 SEARCH_SHARE = 0.97
 #: The dual phase stops at this share of the time limit even if not converged.
 DUAL_SHARE = 0.75
-#: Repairs during the dual phase may take at most this share of its time (they are the
+#: Repairs during the dual phase may take at most this share of its work (they are the
 #: expensive part on large fleets, and the dives after convergence find better schedules).
 PRIMAL_SHARE = 0.4
 
@@ -228,7 +228,8 @@ def solve_schedule(
             search.offer_schedule(search.repairer.repair(on, centre.price, centre.reserve_price, None))
 
     steps = 0
-    primal_seconds = 0.0
+    # Effort is shared by work done (unit-DP solves), not by the clock: see Repairer.work.
+    primal_work = 0
     # The dual phase ends at convergence or when this share of the time is gone: the dives
     # that follow need a converged-enough dual, and time.
     dual_until = search.share(DUAL_SHARE)
@@ -238,12 +239,12 @@ def solve_schedule(
         centre_value = method.state.centre_value
         converged = 0 <= method.state.predicted <= 1e-7 * max(1.0, abs(centre_value))
         out_of_time = dual_until.passed()
-        elapsed = time.monotonic() - search.started
-        due = steps % primal_every == 0 and primal_seconds <= PRIMAL_SHARE * elapsed
+        dual_work = steps * len(problem.thermal)
+        due = steps % primal_every == 0 and primal_work <= PRIMAL_SHARE * (dual_work + primal_work)
         if due or converged or out_of_time or (search.best is None and steps % 3 == 0):
-            began = time.monotonic()
+            work_before = search.repairer.work
             primal_round(answer.payload)
-            primal_seconds += time.monotonic() - began
+            primal_work += search.repairer.work - work_before
         if converged or (out_of_time and search.best is not None):
             break
     # Dives from the converged dual: fix what the relaxation decided, round what it splits,
