@@ -241,9 +241,9 @@ class Settings(BaseSettings):
         "503 (the limits keep real solves far below it: milliseconds).",
     )
     # Admission of heavy solves (solve_budget.py, docs/solve-budget.md): a solve whose table has at
-    # least HEAVY_SOLVE_CELLS cells needs a slot and its cells from this process's budget, or is
-    # refused at once (503 + Retry-After). Cells are the unit of both work and memory: 8 bytes
-    # each, ~10 million filled per second per core.
+    # least HEAVY_SOLVE_CELLS cells needs a slot and the cells it holds from this process's budget,
+    # or is refused at once (503 + Retry-After). Cells are the unit of work (~10 million filled per
+    # second per core) and of memory (8 bytes each; a large table holds checkpoint columns only).
     heavy_solve_cells: Annotated[int, Field(ge=1)] = Field(
         1_000_000,
         description="Table cells from which a solve counts as heavy (~8 MB, ~0.1 s). Realistic fleets stay "
@@ -256,9 +256,10 @@ class Settings(BaseSettings):
     )
     max_solve_cells_in_flight: Annotated[int, Field(ge=1)] = Field(
         60_000_000,
-        description="Most table cells the heavy solves of one API process may hold together (8 bytes each: "
-        "60 M = ~480 MB). A solve that would pass it is refused with 503 + Retry-After; one that alone "
-        "exceeds it is a 422, like the calculator's own limit (30 M cells).",
+        description="Most table cells the heavy solves of one API process may hold in memory together (8 bytes "
+        "each: 60 M = ~480 MB). A solve that would pass it is refused with 503 + Retry-After; one that alone "
+        "holds more is a 422, which no valid request reaches while this is at least the most one solve can "
+        "hold under MAX_PLANTS and MAX_LOAD_MW (23 M cells at their defaults).",
     )
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics on /metrics.")
 

@@ -7,12 +7,15 @@ RSS 2.5 -> 11.8 GB) and glibc kept the freed tables (10.7 GB idle). So, for ever
 whose plan needs a table (see calculator.solver):
 
 * **Admission up front.** The table's size is known before it is built (`prepare_plan` on
-  the event loop: ~1 ms for 300 plants, measured). A *heavy* solve (at least
-  HEAVY_SOLVE_CELLS cells) must fit in the process's budget: at most MAX_HEAVY_SOLVES of them
-  at once (CPU) and at most MAX_SOLVE_CELLS_IN_FLIGHT cells between them (memory, 8 bytes a
-  cell). What does not fit is refused at once, 503 with Retry-After, without a thread or a
-  byte of table: waiting would only lengthen every queue behind it. One table larger than
-  the whole cell budget could never run, so it is a 422 like the work limit (ProblemTooLarge).
+  the event loop: ~1 ms for 300 plants, measured): its cells (work) and the most of them it
+  holds at once (memory; a large table keeps checkpoint columns only, docs/algorithm.md). A
+  *heavy* solve (at least HEAVY_SOLVE_CELLS cells of work) must fit in the process's budget:
+  at most MAX_HEAVY_SOLVES of them at once (CPU) and at most MAX_SOLVE_CELLS_IN_FLIGHT held
+  cells between them (memory, 8 bytes a cell). What does not fit is refused at once, 503 with
+  Retry-After, without a thread or a byte of table: waiting would only lengthen every queue
+  behind it. One solve holding more than the whole cell budget could never run, so it is a
+  422 (ProblemTooLarge); under the default settings no valid request holds that much
+  (`held_bound`, checked when the budget is made).
 * **Cooperative cancellation.** Threads cannot be killed; the solver instead checks a
   SolveControl once per table column (tens of ms). Its deadline is the request's
   SOLVE_TIMEOUT_SECONDS, and the waiting request cancels it whenever it stops waiting (answer
@@ -50,7 +53,7 @@ import anyio.to_thread
 import structlog
 
 from merit_order import metrics
-from merit_order.calculator import Plan, PreparedPlan, ProblemTooLarge, SolveCancelled, SolveControl
+from merit_order.calculator import Plan, PreparedPlan, ProblemTooLarge, SolveCancelled, SolveControl, held_bound
 
 log = structlog.get_logger(__name__)
 
@@ -76,19 +79,25 @@ class SolveRefused(Exception):
 
 
 class Reservation:
-    """One table solve's share of the budget: 0 cells (light) until it is announced heavy."""
+    """One table solve's share of the budget: 0 cells (light) until it is announced heavy.
 
-    __slots__ = ("_budget", "cells", "heavy", "started")
+    `cells` are the cells it holds in memory (what the budget counts), `work` the cells it
+    computes (what its duration is estimated from).
+    """
+
+    __slots__ = ("_budget", "cells", "heavy", "started", "work")
 
     def __init__(self, budget: WorkBudget) -> None:
         self._budget = budget
         self.cells = 0
+        self.work = 0
         self.heavy = False
         self.started = time.monotonic()
 
-    def grow(self, cells: int) -> None:
-        """Hold `cells` cells from now on (SolveControl's admit hook); raises SolveRefused, ProblemTooLarge."""
-        self._budget._grow(self, cells)
+    def grow(self, cells: int, held: int | None = None) -> None:
+        """Compute `cells` cells holding `held` of them (default: all) from now on (SolveControl's
+        admit hook); raises SolveRefused, ProblemTooLarge."""
+        self._budget._grow(self, cells, cells if held is None else held)
 
     def release(self) -> None:
         """Give the share back; idempotent (called once the solving thread has let go of its tables)."""
@@ -110,10 +119,11 @@ class WorkBudget:
     def is_heavy(self, cells: int) -> bool:
         return cells >= self.heavy_cells
 
-    def reserve(self, cells: int) -> Reservation:
-        """A reservation of `cells` (counted only if heavy), or SolveRefused / ProblemTooLarge at once."""
+    def reserve(self, cells: int, held: int | None = None) -> Reservation:
+        """A reservation for `cells` of work holding `held` (default: all; counted only if heavy),
+        or SolveRefused / ProblemTooLarge at once."""
         reservation = Reservation(self)
-        reservation.grow(cells)
+        reservation.grow(cells, held)
         return reservation
 
     def in_flight(self) -> tuple[int, int]:
@@ -121,27 +131,31 @@ class WorkBudget:
         with self._lock:
             return len(self._held), self._cells
 
-    def _grow(self, reservation: Reservation, cells: int) -> None:
-        if cells <= reservation.cells or not self.is_heavy(cells):
-            return  # light, or already covered: a later pass never holds more than the largest
-        if cells > self.max_cells:  # could never fit, whatever else runs: a property of the request
-            raise ProblemTooLarge(cells, self.max_cells)
+    def _grow(self, reservation: Reservation, cells: int, held: int) -> None:
+        if not self.is_heavy(cells):
+            return  # light: never counted
+        reservation.work = max(reservation.work, cells)
+        if reservation.heavy and held <= reservation.cells:
+            return  # already covered: a later pass never holds more than the largest
+        if held > self.max_cells:  # could never fit, whatever else runs (see held_bound)
+            raise ProblemTooLarge(held, self.max_cells)
+        held = max(held, reservation.cells)
         with self._lock:
             count = len(self._held) + (0 if reservation.heavy else 1)
-            total = self._cells - reservation.cells + cells
+            total = self._cells - reservation.cells + held
             if count > self.max_heavy:
                 reason = f"{self.max_heavy} heavy solve(s) running, MAX_HEAVY_SOLVES"
             elif total > self.max_cells:
-                reason = f"{self._cells:,} cells in flight, MAX_SOLVE_CELLS_IN_FLIGHT {self.max_cells:,}"
+                reason = f"{self._cells:,} cells held in flight, MAX_SOLVE_CELLS_IN_FLIGHT {self.max_cells:,}"
             else:
                 self._cells = total
-                reservation.cells = cells
+                reservation.cells = held
                 reservation.heavy = True
                 self._held.add(reservation)
                 return
             retry_after = self._retry_after()
         metrics.solve_refused()
-        log.warning("solve_refused", cells=cells, reason=reason, retry_after_s=retry_after)
+        log.warning("solve_refused", cells=cells, held=held, reason=reason, retry_after_s=retry_after)
         raise SolveRefused(cells, retry_after, reason)
 
     def _release(self, reservation: Reservation) -> None:
@@ -150,13 +164,14 @@ class WorkBudget:
                 self._held.discard(reservation)
                 self._cells -= reservation.cells
             reservation.cells = 0
+            reservation.work = 0
             reservation.heavy = False
 
     def _retry_after(self) -> int:
         """Seconds until the first solve in flight should end (its size at CELLS_PER_SECOND), 1 at least."""
         now = time.monotonic()
         left = min(
-            (r.cells / CELLS_PER_SECOND - (now - r.started) for r in self._held),
+            (r.work / CELLS_PER_SECOND - (now - r.started) for r in self._held),
             default=1.0,
         )
         return min(self.max_retry_after_s, max(1, math.ceil(left)))
@@ -194,6 +209,14 @@ def budget_for(settings: Any) -> WorkBudget:
             budget = _budgets[key] = WorkBudget(
                 heavy_cells=heavy_cells, max_heavy=max_heavy, max_cells=max_cells, max_retry_after_s=retry_cap
             )
+            most = held_bound(settings.max_plants, round(settings.max_load_mw * 10))
+            if most > max_cells:  # the defaults hold 23 M of 60 M: only a budget configured this low
+                log.warning(
+                    "solve_budget_below_held_bound",
+                    max_solve_cells_in_flight=max_cells,
+                    held_bound=most,
+                    consequence="a valid request holding more than the budget is a 422 (ProblemTooLarge)",
+                )
         return budget
 
 
@@ -230,7 +253,7 @@ async def finish_heavy(prepared: PreparedPlan, budget: WorkBudget, timeout_s: fl
     Raises SolveRefused before any work when the budget is full, SolveTimedOut past
     `timeout_s`, and whatever the calculator raises.
     """
-    reservation = budget.reserve(prepared.cells)
+    reservation = budget.reserve(prepared.cells, prepared.held)
     control = SolveControl(deadline=time.monotonic() + timeout_s, admit=reservation.grow)
     loop = asyncio.get_running_loop()
     done: asyncio.Future[Plan] = loop.create_future()

@@ -31,8 +31,10 @@ from merit_order.calculator import (
     SolveControl,
     compute_plan,
     prepare_plan,
+    solver,
 )
 from merit_order.metrics import SOLVE_REFUSED
+from merit_order.settings import Settings
 from merit_order.solve_budget import SolveRefused, WorkBudget
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "src" / "merit_order" / "examples"
@@ -77,7 +79,8 @@ class CancelAt(SolveControl):
             self.cancel()
         super().check()
 
-    def admit(self, cells: int) -> None:
+    def admit(self, cells: int, held: int) -> None:
+        assert 0 < held <= cells or cells == 0  # a table holds at most every cell it computes
         self.admitted.append(cells)
 
 
@@ -120,7 +123,7 @@ def test_cancel_from_another_thread_stops_a_long_solve() -> None:
     """The real use: the request's coroutine cancels, the solving thread raises."""
     prepared = prepare_plan(request_of(slow_fleet(60, 49_999.9)))
     started: list[int] = []
-    control = SolveControl(admit=started.append)
+    control = SolveControl(admit=lambda cells, held: started.append(cells))
     outcome: list[BaseException | None] = []
 
     def work() -> None:
@@ -180,10 +183,36 @@ def test_a_later_pass_over_the_budget_is_refused_from_inside_the_solve() -> None
     assert budget.in_flight() == (0, 0)
 
 
-def test_the_work_limit_is_found_while_preparing() -> None:
-    payload = slow_fleet(500, 49_999.9)
-    with pytest.raises(ProblemTooLarge):
-        prepare_plan(request_of(payload))
+def test_the_largest_table_is_sized_by_what_it_holds_and_admitted_not_refused() -> None:
+    """500 plants, every window the whole load: ~250 M cells of work (it used to be a 422), held
+    in checkpoints: the default budget admits it, counting the cells it holds."""
+    prepared = prepare_plan(request_of(slow_fleet(500, 49_999.9)))
+    assert prepared.cells > 240_000_000 and 0 < prepared.held < prepared.cells // 10
+    settings = Settings()
+    budget = WorkBudget(
+        heavy_cells=settings.heavy_solve_cells, max_heavy=1, max_cells=settings.max_solve_cells_in_flight, max_retry_after_s=10
+    )
+    reservation = budget.reserve(prepared.cells, prepared.held)
+    assert budget.in_flight() == (1, prepared.held)
+    reservation.release()
+
+
+def test_a_checkpointed_solve_announces_what_it_holds_and_checks_while_recomputing() -> None:
+    """A table over KEEP_ALL_CELLS keeps checkpoints: the same plan, its held cells announced,
+    and the control checked for every recomputed column too (cancellable while reading back)."""
+    request = request_of(slow_fleet(30, 14_999.9))
+    prepared = prepare_plan(request)
+    assert prepared.cells > solver.KEEP_ALL_CELLS and prepared.held < prepared.cells // 2
+    seen: list[tuple[int, int]] = []
+    control = SolveControl(admit=lambda cells, held: seen.append((cells, held)))
+    assert prepared.finish(control).as_challenge_list() == compute_plan(request).as_challenge_list()
+    assert seen == [(prepared.cells, prepared.held)]
+    counting = CancelAt(at=-1)
+    prepared.finish(counting)
+    assert counting.checks > 1 + 30 + 30  # the recomputed columns are checked too
+    for at in (1 + 30 + 5, counting.checks):  # cancelled while reading back, at a recomputed column or the last check
+        with pytest.raises(SolveCancelled):
+            prepared.finish(CancelAt(at))
 
 
 def test_relaxation_answers_need_no_table() -> None:
@@ -223,6 +252,19 @@ def test_heavy_solves_beyond_the_cells_are_refused_and_one_too_large_for_the_bud
         budget.reserve(10_001)  # could never run, whatever else does
     held.release()
     assert budget.reserve(10_000).cells == 10_000
+
+
+def test_the_budget_counts_the_cells_a_solve_holds_and_estimates_its_time_from_its_work() -> None:
+    budget = WorkBudget(heavy_cells=1_000, max_heavy=8, max_cells=10_000, max_retry_after_s=60)
+    big = budget.reserve(200_000_000, 9_000)  # heavy by its work, within the budget by what it holds
+    assert budget.in_flight() == (1, 9_000) and big.work == 200_000_000
+    with pytest.raises(SolveRefused) as refused:
+        budget.reserve(5_000, 2_000)
+    assert refused.value.retry_after_s >= 19  # 200 M cells at CELLS_PER_SECOND
+    with pytest.raises(ProblemTooLarge):
+        budget.reserve(20_000, 10_001)  # holds more than the whole budget
+    big.release()
+    assert budget.in_flight() == (0, 0)
 
 
 def test_a_light_reservation_that_grows_heavy_must_be_admitted() -> None:

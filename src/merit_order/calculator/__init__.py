@@ -13,7 +13,7 @@ from .errors import InfeasibleLoad, ProblemTooLarge, SolveCancelled
 from .fleet import Unit, build_units
 from .plan import Plan, PlanEntry
 from .schema import Fuels, PlantType, PowerPlant, ProductionPlanRequest
-from .solver import METHODS, SMALL_FLEET, Solve, SolveResult, prepare, solve, solve_units
+from .solver import METHODS, SMALL_FLEET, Solve, SolveResult, held_bound, prepare, solve, solve_units
 
 __all__ = [
     "METHODS",
@@ -33,6 +33,7 @@ __all__ = [
     "Unit",
     "build_units",
     "compute_plan",
+    "held_bound",
     "prepare_plan",
     "solve",
     "solve_units",
@@ -57,8 +58,8 @@ def compute_plan(
 ) -> Plan:
     """The cheapest plan for the request (ties: most to the first plants in merit order).
 
-    Raises InfeasibleLoad, with the nearest loads that can be met, when none exists, and
-    ProblemTooLarge when proving the optimum would exceed the work limit of one request.
+    Raises InfeasibleLoad, with the nearest loads that can be met, when none exists. No
+    valid request is too large: a table's memory is bounded (docs/algorithm.md).
     `method` forces one of the solver's routes (solver.METHODS); "auto" picks the fastest.
     """
     units = build_units(request, cost_model, wind_curtailment)
@@ -82,8 +83,13 @@ class PreparedPlan:
 
     @property
     def cells(self) -> int:
-        """Table cells the solve will build (8 bytes each); 0 when it needs no table."""
+        """Table cells the solve will compute; 0 when it needs no table."""
         return self._solve.cells
+
+    @property
+    def held(self) -> int:
+        """The most of them it holds in memory at once (8 bytes each; see solver._layout)."""
+        return self._solve.held
 
     @property
     def instant(self) -> bool:
@@ -91,7 +97,7 @@ class PreparedPlan:
         return self._solve.instant
 
     def finish(self, control: SolveControl | None = None) -> Plan:
-        """The plan (raises InfeasibleLoad, ProblemTooLarge, or SolveCancelled when `control` says stop)."""
+        """The plan (raises InfeasibleLoad, SolveCancelled when `control` says stop, or what its admit hook raises)."""
         p_tenths = self._solve.run(control)
         return Plan.from_units(self.load_tenths, self._units, p_tenths)
 
@@ -101,9 +107,6 @@ def prepare_plan(
     cost_model: CostModel = _DEFAULT_COSTS,
     wind_curtailment: bool = False,
 ) -> PreparedPlan:
-    """compute_plan's cheap half: the units, the merit-order shortcuts and the table's size.
-
-    Raises ProblemTooLarge at once when the table would exceed the work limit.
-    """
+    """compute_plan's cheap half: the units, the merit-order shortcuts and the table's size."""
     units = build_units(request, cost_model, wind_curtailment)
     return PreparedPlan(request.load_tenths, units, prepare(units, request.load_tenths))

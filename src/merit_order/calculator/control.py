@@ -7,9 +7,9 @@ check is a flag read and a clock read, nothing against a column's numpy work, an
 runs on the table path (fleets whose merit-order fill breaks a rule); the challenge's
 fleets never reach it.
 
-`admit(cells)` is called before each table is built with its size: the hook through
-which a server's admission budget (merit_order.solve_budget) can refuse a later, larger
-pass of the same solve.
+`admit(cells, held)` is called before each table is built with its size (cells of work,
+and the most of them held in memory at once): the hook through which a server's admission
+budget (merit_order.solve_budget) can refuse a later, larger pass of the same solve.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class SolveControl:
 
     __slots__ = ("_admit", "_cancelled", "deadline")
 
-    def __init__(self, deadline: float | None = None, admit: Callable[[int], None] | None = None) -> None:
+    def __init__(self, deadline: float | None = None, admit: Callable[[int, int], None] | None = None) -> None:
         self.deadline = deadline
         self._admit = admit
         self._cancelled = False
@@ -48,7 +48,7 @@ class SolveControl:
         if self.cancelled:
             raise SolveCancelled("the solve was cancelled")
 
-    def admit(self, cells: int) -> None:
-        """The solver is about to build a table of `cells` cells; the hook may refuse (raise)."""
+    def admit(self, cells: int, held: int) -> None:
+        """The solver is about to build a table of `cells` cells, `held` of them in memory at once; the hook may refuse (raise)."""
         if self._admit is not None:
-            self._admit(cells)
+            self._admit(cells, held)

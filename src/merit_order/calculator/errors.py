@@ -24,21 +24,19 @@ class InfeasibleLoad(ValueError):
 
 
 class ProblemTooLarge(ValueError):
-    """Proving the optimum would need more work than the calculator allows for one request.
+    """A solve would hold more table cells than a caller's budget allows (a server's admission budget).
 
-    The pruned program's size is known before any of it is computed (the admissible
-    intervals), so the limit is checked up front: a request is refused in microseconds
-    rather than holding a worker and hundreds of MB. Realistic fleets stay far below it, and
-    identical or equal-cost plants are solved as one group or class; what still reaches it at
-    tens of GW is hundreds of plants whose costs tie without being equal, or hundreds of
-    all-or-nothing plants of different sizes at one cost (docs/algorithm.md, "The work limit").
+    The calculator itself never raises it: every table of a valid request holds at most
+    held_bound(plants, load) cells, checkpoint columns only past a few million (docs/algorithm.md,
+    "Memory and work"). A server whose cell budget is configured below that bound raises it
+    for a solve that alone holds more than the whole budget.
     """
 
     def __init__(self, cells: int, limit: int) -> None:
         self.cells = cells
         self.limit = limit
         super().__init__(
-            f"this fleet and load would need {cells:,} table cells to prove the cheapest plan, "
+            f"this fleet and load would need to hold {cells:,} table cells to prove the cheapest plan, "
             f"above the limit of {limit:,}; split the fleet or lower the load"
         )
 

@@ -2,23 +2,25 @@
 
 How it works and why it is exact is written once, in docs/algorithm.md: the merit-order
 relaxation, the enumeration of small fleets, the pruned dynamic program over blocks of
-identical units and the tie walk that reads the plan back, and the work limit.
+identical units and the tie walk that reads the plan back, and the memory and work bounds.
 
 A solve comes in two halves (`prepare`, then `Solve.run`/`Solve.finish`) because a server
 must know what a solve will cost before it spends anything on it: `prepare` does the cheap
-half and reports `cells`; `run` builds the table, checking a SolveControl once per column so
-that it can be stopped. `solve` and `solve_units` do both at once.
+half and reports `cells` (work) and `held` (memory); `run` builds the table, checking a
+SolveControl once per column so that it can be stopped. No valid request is refused as too
+large: a table's memory is bounded by checkpointing (docs/algorithm.md). `solve` and `solve_units` do both at once.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
 from .control import SolveControl
-from .errors import InfeasibleLoad, ProblemTooLarge
+from .errors import InfeasibleLoad
 from .feasibility import nearest_feasible
 from .fleet import Unit
 from .groups import CLASS_MIN_SAVING, Block, group_blocks, group_column, group_share, passes, with_classes
@@ -36,9 +38,12 @@ _INF = float("inf")
 #: the fixed cost of the array program (a few hundred microseconds of numpy calls).
 SMALL_FLEET = 8
 
-#: Most states the dynamic program may hold for one request: 8 bytes each, so at most
-#: ~240 MB and about a second of work. Realistic 300-plant fleets use well under 1 %.
-MAX_TABLE_CELLS = 30_000_000
+#: A table of up to this many cells keeps every column (8 bytes a cell: 32 MB, well under a
+#: second); a larger one keeps checkpoint columns only and recomputes the others, one segment at
+#: a time, while the plan is read back (`_layout`, docs/algorithm.md "Memory and work"). There is
+#: no cap on a table's size: every table has at most (units + 1) * (load + 1) cells and holds at
+#: most about 2 * sqrt(units + 1) columns, which the request limits bound.
+KEEP_ALL_CELLS = 4_000_000
 
 #: method= values that force a route (tests, benchmarks); "auto" picks the fastest exact one.
 #: "exact-dp" is the dynamic program unit by unit, "groups" the one over blocks of identical
@@ -57,7 +62,7 @@ class SolveResult(NamedTuple):
 
     `method` is "instant" (no load, or the merit-order fill obeys every rule), "enumeration",
     "exact-dp" or "groups"; `cells` counts the table cells built over every pass (0 without a
-    table), in the unit of the work limit and of the server's admission budget.
+    table), in the unit of the server's admission budget (docs/solve-budget.md).
     """
 
     plan: list[int]
@@ -75,8 +80,8 @@ def solve(
 def solve_units(units: Sequence[Unit], load: int, control: SolveControl | None = None) -> list[int]:
     """Tenths of a MW for each unit (same order as `units`, which must be in merit order).
 
-    Raises InfeasibleLoad when no plan produces exactly `load` tenths, ProblemTooLarge over
-    the work limit, SolveCancelled when `control` says stop.
+    Raises InfeasibleLoad when no plan produces exactly `load` tenths, SolveCancelled when
+    `control` says stop.
     """
     return solve(units, load, control=control).plan
 
@@ -84,13 +89,14 @@ def solve_units(units: Sequence[Unit], load: int, control: SolveControl | None =
 class Solve:
     """A solve with its cheap half done: the answer if that was enough, else the table's size.
 
-    `cells` is the number of table cells stage 3 will build (0 when it builds none); a
-    caller uses it to decide whether, where and when to run the rest. When the repaired
-    greedy finds no plan the table is widened pass after pass, and `cells` is only the first
-    pass's size (each later pass is announced through SolveControl.admit).
+    `cells` is the number of table cells stage 3 will build (0 when it builds none), `held`
+    the most of them it holds in memory at once (see _layout); a caller uses them to decide
+    whether, where and when to run the rest. When the repaired greedy finds no plan the table
+    is widened pass after pass, and both are only the first pass's (each later pass is
+    announced through SolveControl.admit).
     """
 
-    __slots__ = ("_exact", "_fleet", "_live", "_load", "_method", "_over_capacity", "_plan", "_units", "cells")
+    __slots__ = ("_exact", "_fleet", "_live", "_load", "_method", "_over_capacity", "_plan", "_units", "cells", "held")
 
     def __init__(self, units: Sequence[Unit], load: int, live: list[int], fleet: list[Unit]) -> None:
         self._units = units
@@ -102,6 +108,7 @@ class Solve:
         self._over_capacity = False
         self._method = "instant"
         self.cells = 0
+        self.held = 0
 
     @property
     def classes(self) -> int:
@@ -139,7 +146,7 @@ class Solve:
 
 
 def prepare(units: Sequence[Unit], load: int, method: str = "auto") -> Solve:
-    """Stages 1 and 2 and the size of stage 3 (see Solve); raises ProblemTooLarge up front.
+    """Stages 1 and 2 and the size of stage 3 (see Solve).
 
     Never builds a table nor the reachable-set bitset (both are run()'s): what it does is
     linear in the fleet plus a bisection over it, so that a server can do it on its event loop.
@@ -176,6 +183,7 @@ def prepare(units: Sequence[Unit], load: int, method: str = "auto") -> Solve:
     blocks = solve._exact.blocks
     solve._method = "groups" if blocks is not None and len(blocks) < len(fleet) else "exact-dp"
     solve.cells = solve._exact.cells
+    solve.held = _layout(solve._exact.width)[1]
     return solve
 
 
@@ -319,7 +327,7 @@ class _Exact:
 
 
 def _prepare_exact(fleet: Sequence[Unit], load: int, grouping: str, bound: bool = True) -> _Exact:
-    """The bound of stage 2 and the admissible windows it gives; ProblemTooLarge if over the limit.
+    """The bound of stage 2 and the admissible windows it gives, and the table's size.
 
     `grouping` says which blocks the table has: "units" (one per unit), "groups" (identical
     neighbours as groups, equal-cost classes where the first pass's windows say they save
@@ -328,8 +336,8 @@ def _prepare_exact(fleet: Sequence[Unit], load: int, grouping: str, bound: bool 
     that much; else no Block at all, the per-block Python being a measurable share of a
     300-plant solve).
 
-    Without a bound (the greedy found no plan) the limit is left to run(): the request may
-    be infeasible, which the bitset settles there and which is the better answer.
+    Without a bound (the greedy found no plan) run() first settles whether the request is
+    feasible (the reachable-set bitset), then widens the windows pass by pass.
     """
     hi = np.array([u.hi for u in fleet], dtype=np.int64)
     cost = np.array([u.cost for u in fleet], dtype=np.float64)
@@ -351,8 +359,6 @@ def _prepare_exact(fleet: Sequence[Unit], load: int, grouping: str, bound: bool 
         prep.blocks = None if len(blocks) == len(fleet) else blocks
     prep.start, prep.width = prep.at_blocks(start, width)
     prep.cells = prep.cells_of(prep.start, prep.width)
-    if prep.bounded and prep.cells > MAX_TABLE_CELLS:
-        raise ProblemTooLarge(prep.cells, MAX_TABLE_CELLS)
     return prep
 
 
@@ -378,7 +384,7 @@ def _run_exact(fleet: Sequence[Unit], load: int, prep: _Exact, control: SolveCon
         trial: _Tables | None = _tables(fleet, blocks, start, width, control)
         assert trial is not None
         built += prep.cells_of(start, width)
-        found = float(trial.values[0][0])
+        found = float(trial.column(0)[0])
         if np.isfinite(found):
             if found > relaxed + room:
                 trial = None  # dropped before the next pass is built
@@ -419,13 +425,92 @@ def _room(bound: float, relaxed: float) -> float:
 
 
 class _Tables:
-    """G_b(y), the least cost for blocks b..B-1 to produce y, on y in [start[b], start[b] + len)."""
+    """G_b(y), the least cost for blocks b..B-1 to produce y, on y in [start[b], end[b]].
 
-    __slots__ = ("start", "values")
+    Holds the columns _layout keeps; `column(b)` recomputes a column it does not keep, with
+    the rest of its segment (from the checkpoint after it, by the same code on the same
+    input, so bit for bit the column the build computed), and keeps that segment until the
+    walk asks for a column of another one.
+    """
 
-    def __init__(self, start: list[int], values: list[np.ndarray]) -> None:
+    __slots__ = ("_blocks", "_control", "_fleet", "_kept", "_segment", "end", "start")
+
+    def __init__(
+        self,
+        fleet: Sequence[Unit],
+        blocks: Sequence[Block] | None,
+        start: list[int],
+        end: list[int],
+        kept: dict[int, np.ndarray],
+        control: SolveControl | None,
+    ) -> None:
+        self._fleet = fleet
+        self._blocks = blocks
         self.start = start
-        self.values = values
+        self.end = end
+        self._kept = kept
+        self._segment: dict[int, np.ndarray] = {}
+        self._control = control
+
+    def column(self, b: int) -> np.ndarray:
+        """G_b on [start[b], end[b]]."""
+        got = self._kept.get(b)
+        if got is None:
+            got = self._segment.get(b)
+        if got is not None:
+            return got
+        top = min(k for k in self._kept if k > b)  # the checkpoint after b (the last column is always kept)
+        self._segment = {}  # the previous segment goes before this one is built
+        col = self._kept[top]
+        for k in range(top - 1, b - 1, -1):
+            if self._control is not None:
+                self._control.check()
+            col = _column(self._fleet, self._blocks, k, self.start, self.end, col)
+            self._segment[k] = col
+        return col
+
+
+def _layout(width: np.ndarray) -> tuple[list[bool], int]:
+    """Which of a table's columns are kept, and the most cells it holds at once.
+
+    Up to KEEP_ALL_CELLS cells, all of them. Beyond, the columns 0, s, 2s, ... and the last,
+    s = ceil(sqrt(columns)): the build keeps those (and the two columns it works on), and the
+    plan's walk, which reads the columns in order, recomputes one segment of at most s - 1
+    columns at a time from the checkpoint after it. At most about 2 * sqrt(columns) columns
+    are held at once, for about twice the work.
+    """
+    sizes = (width + 1).tolist()
+    total = sum(sizes)
+    if total <= KEEP_ALL_CELLS:
+        return [True] * len(sizes), total
+    step = math.isqrt(len(sizes) - 1) + 1  # ceil(sqrt(len)) for len >= 2
+    keep = [k % step == 0 for k in range(len(sizes))]
+    keep[-1] = True
+    kept = sum(size for size, kept in zip(sizes, keep) if kept)
+    segment = run = 0
+    for size, kept_ in zip(sizes, keep):
+        run = 0 if kept_ else run + size
+        segment = max(segment, run)
+    biggest = max(sizes)  # the column being computed beside them, or the one the walk is reading
+    return keep, min(total, kept + max(segment, biggest) + biggest)  # never more than every column
+
+
+def held_bound(units: int, load: int) -> int:
+    """The most table cells any solve of at most `units` units and `load` tenths holds at once.
+
+    Every column has at most load + 1 cells and a table at most units + 1 columns (every pass
+    of the widening loop too); _layout keeps them all up to KEEP_ALL_CELLS, else its
+    checkpoints, one segment and one more column. The proof is in docs/algorithm.md.
+    """
+    most = 0
+    for n in range(1, units + 1):
+        columns = n + 1
+        most = max(most, min(columns * (load + 1), KEEP_ALL_CELLS))  # a table small enough to keep whole
+        if columns * (load + 1) > KEEP_ALL_CELLS:
+            step = math.isqrt(n) + 1
+            kept = n // step + 1 + (1 if n % step else 0)
+            most = max(most, min(columns, kept + max(step - 1, 1) + 1) * (load + 1))
+    return most
 
 
 def _windows(load: int, cum_cap: np.ndarray, cum_cost: np.ndarray, room: float) -> tuple[np.ndarray, np.ndarray]:
@@ -474,48 +559,54 @@ def _tables(
 ) -> _Tables:
     """Fill G_b backwards from G_B = {0: 0}, only inside each boundary's admissible window (see _windows).
 
-    `control` is checked once per column: a column is at most a few windows of at most
-    MAX_LOAD tenths, tens of milliseconds, so a cancelled solve stops that soon and, the
-    columns being local to this frame, its memory goes with it.
+    Only the columns _layout keeps are kept. `control` is told the table's size first, then
+    checked once per column: a column is at most a few windows of at most MAX_LOAD tenths,
+    tens of milliseconds, so a cancelled solve stops that soon and, the columns being local
+    to this frame, its memory goes with it.
     """
     n = len(fleet) if blocks is None else len(blocks)
-    cells = _cells(blocks, start, width)
-    if cells > MAX_TABLE_CELLS:
-        raise ProblemTooLarge(cells, MAX_TABLE_CELLS)
+    keep, held = _layout(width)
     if control is not None:
-        control.admit(cells)
+        control.admit(_cells(blocks, start, width), held)
         control.check()
     starts = [int(s) for s in start]
     ends = [int(s + w) for s, w in zip(start, width)]
-    values: list[np.ndarray] = [np.empty(0)] * (n + 1)
-    values[n] = np.zeros(ends[n] - starts[n] + 1)
+    col = np.zeros(ends[n] - starts[n] + 1)
+    kept = {n: col}
     for k in range(n - 1, -1, -1):
         if control is not None:
             control.check()
-        block = None if blocks is None else blocks[k]
-        a0, b0, a1, b1 = starts[k], ends[k], starts[k + 1], ends[k + 1]
-        nxt = values[k + 1]
-        out = np.full(b0 - a0 + 1, _INF)
-        # off: the units after k produce all of y
-        lo_, hi_ = max(a0, a1), min(b0, b1)
-        if lo_ <= hi_:
-            out[lo_ - a0 : hi_ - a0 + 1] = nxt[lo_ - a1 : hi_ - a1 + 1]
-        if block is not None and block.count > 1:
-            group_column(block, out, nxt, a0, b0, a1, b1)
-            values[k] = out
-            continue
-        u = fleet[k if block is None else block.first]
-        # on: y = z + p with p in [u.lo, u.hi], z produced by the units after k
-        y_lo, y_hi = max(a0, a1 + u.lo), min(b0, b1 + u.hi)
-        if y_lo <= y_hi:
-            seg = slice(y_lo - a0, y_hi - a0 + 1)
-            if u.lo == u.hi:
-                on = nxt[y_lo - u.lo - a1 : y_hi - u.lo - a1 + 1] + u.cost * u.lo
-            else:
-                on = on_range(nxt, a1, b1, y_lo, y_hi, u.lo, u.hi, u.cost)
-            np.minimum(out[seg], on, out=out[seg])
-        values[k] = out
-    return _Tables(starts, values)
+        col = _column(fleet, blocks, k, starts, ends, col)
+        if keep[k]:
+            kept[k] = col
+    return _Tables(fleet, blocks, starts, ends, kept, control)
+
+
+def _column(
+    fleet: Sequence[Unit], blocks: Sequence[Block] | None, k: int, starts: list[int], ends: list[int], nxt: np.ndarray
+) -> np.ndarray:
+    """G_k on [starts[k], ends[k]] from G_{k+1} (`nxt`): a pure function of its arguments."""
+    block = None if blocks is None else blocks[k]
+    a0, b0, a1, b1 = starts[k], ends[k], starts[k + 1], ends[k + 1]
+    out = np.full(b0 - a0 + 1, _INF)
+    # off: the units after k produce all of y
+    lo_, hi_ = max(a0, a1), min(b0, b1)
+    if lo_ <= hi_:
+        out[lo_ - a0 : hi_ - a0 + 1] = nxt[lo_ - a1 : hi_ - a1 + 1]
+    if block is not None and block.count > 1:
+        group_column(block, out, nxt, a0, b0, a1, b1)
+        return out
+    u = fleet[k if block is None else block.first]
+    # on: y = z + p with p in [u.lo, u.hi], z produced by the units after k
+    y_lo, y_hi = max(a0, a1 + u.lo), min(b0, b1 + u.hi)
+    if y_lo <= y_hi:
+        seg = slice(y_lo - a0, y_hi - a0 + 1)
+        if u.lo == u.hi:
+            on = nxt[y_lo - u.lo - a1 : y_hi - u.lo - a1 + 1] + u.cost * u.lo
+        else:
+            on = on_range(nxt, a1, b1, y_lo, y_hi, u.lo, u.hi, u.cost)
+        np.minimum(out[seg], on, out=out[seg])
+    return out
 
 
 #: The sliding-window minimum, under the name the tests and older callers know it by.
@@ -526,7 +617,7 @@ def _read_plan(
     fleet: Sequence[Unit], blocks: Sequence[Block] | None, load: int, tables: _Tables, control: SolveControl | None
 ) -> list[int]:
     """Walk the merit order forwards, giving each unit the most that still allows an optimal plan."""
-    best = float(tables.values[0][load - tables.start[0]])
+    best = float(tables.column(0)[load - tables.start[0]])
     if not np.isfinite(best):  # pragma: no cover - callers only read tables that hold a plan
         raise AssertionError("no plan in the tables")
     limit = best + TIE_RTOL * max(1.0, abs(best))
@@ -537,7 +628,7 @@ def _read_plan(
         if control is not None:
             control.check()
         block = None if blocks is None else blocks[k]
-        nxt = tables.values[k + 1]
+        nxt = tables.column(k + 1)
         a1 = tables.start[k + 1]
         if block is not None and block.count > 1:
             shares, total = group_share(block, nxt, a1, left, spent, limit)
