@@ -99,14 +99,15 @@ class MemoryCache:
             raise ValueError("ttl_seconds must be positive")
         if max_entries <= 0:
             raise ValueError("max_entries must be positive")
-        self._clock = clock
+        #: The clock entries expire by; a test moves a fake one instead of sleeping out a TTL.
+        self.clock = clock
         self._ttl = float(ttl_seconds)
         self._max = int(max_entries)
         self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
     def _get(self, key: str) -> dict[str, Any] | None:
-        now = self._clock()
+        now = self.clock()
         with self._lock:
             item = self._entries.get(key)
             if item is None:
@@ -122,7 +123,7 @@ class MemoryCache:
     def _set(self, key: str, value: dict[str, Any]) -> None:
         text = orjson.dumps(value)
         with self._lock:
-            self._entries[key] = (self._clock() + self._ttl, text)
+            self._entries[key] = (self.clock() + self._ttl, text)
             self._entries.move_to_end(key)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)

@@ -139,3 +139,22 @@ def test_a_job_without_co2_options_is_costed_with_the_default_cost_model() -> No
     # (they were read off the slots dataclass's class once, which holds descriptors: TypeError).
     assert cost_model_from({}) == CostModel()
     assert cost_model_from({"gas_co2_t_per_mwh": 0.5}) == CostModel(gas_co2_t_per_mwh=0.5)
+
+
+def test_a_finished_job_is_kept_its_ttl_then_says_it_expired() -> None:
+    """JOB_RESULT_TTL_SECONDS, on the store's own clock moved by hand (no sleeping): a done job
+    is readable until its TTL is up, then a 404 that says why, not "unknown"."""
+    now = [1_000.0]
+    plants = fleet(3)
+    with _client(job_result_ttl_seconds=60) as client:
+        client.app.state.services.jobs.clock = lambda: now[0]
+        accepted = client.post("/productionplan/jobs", json={"powerplants": plants, "periods": series(plants, 3)})
+        assert accepted.status_code == 202
+        location = accepted.headers["Location"]
+        assert wait_done(client, location)["status"] == "done"
+        now[0] += 59.9
+        assert client.get(location).status_code == 200
+        now[0] += 0.2
+        gone = client.get(location)
+        assert gone.status_code == 404
+        assert "expired" in gone.json()["detail"] and "JOB_RESULT_TTL_SECONDS" in gone.json()["detail"]

@@ -239,3 +239,18 @@ def test_a_405_lists_every_method_of_the_path(client: TestClient) -> None:
     assert answer.status_code == 405 and {"GET", "POST"} <= set(answer.headers["allow"].split(", "))
     answer = client.put(f"/schedules/{'0' * 32}", json={})
     assert answer.status_code == 405 and {"GET", "DELETE"} <= set(answer.headers["allow"].split(", "))
+
+
+def test_a_finished_schedule_is_kept_its_ttl_on_the_stores_clock() -> None:
+    """JOB_RESULT_TTL_SECONDS bounds how long a finished schedule is kept, on the queue's own
+    clock (moved by hand here, no sleeping): readable until then, an unknown id after."""
+    now = [5_000.0]
+    with client_for(job_result_ttl_seconds=30) as c:
+        c.app.state.services.schedules.clock = lambda: now[0]
+        location = submit(c, PGLIB)
+        assert wait_for(c, location)["status"] == "done"
+        now[0] += 29.9
+        assert c.get(location).status_code == 200
+        now[0] += 0.2
+        assert c.get(location).status_code == 404
+        assert all(s["id"] != location.rsplit("/", 1)[1] for s in c.get("/schedules").json()["schedules"])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import time
 
 import orjson
 import pytest
@@ -160,13 +159,18 @@ def test_api_hit_and_miss_with_canonical_key() -> None:
         assert health["backends"]["cache"]["entries"] == 3
 
 
-@pytest.mark.slow
 def test_api_ttl_is_honoured() -> None:
+    """The route's cache entry lives CACHE_TTL_SECONDS on the cache's clock (moved by hand)."""
     payload = _payload3()
+    now = [0.0]
     with TestClient(create_app(_settings(cache_ttl_seconds=1))) as client:
+        cache = client.app.state.services.cache
+        assert isinstance(cache, MemoryCache)  # the one the app built from its settings
+        cache.clock = lambda: now[0]
         assert client.post("/productionplan", json=payload).headers["X-Cache"] == "miss"
+        now[0] = 0.9
         assert client.post("/productionplan", json=payload).headers["X-Cache"] == "hit"
-        time.sleep(1.2)
+        now[0] = 1.1
         assert client.post("/productionplan", json=payload).headers["X-Cache"] == "miss"
 
 

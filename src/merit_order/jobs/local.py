@@ -116,7 +116,10 @@ class LocalJobQueue:
         page_max_bytes: int = 4 * 1024 * 1024,
         on_chunk_done: ChunkDone | None = None,
         feed_wanted: Callable[[], bool] = lambda: True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        #: The clock results expire by; a test moves a fake one instead of sleeping out a TTL.
+        self.clock = clock
         self._chunk_size = chunk_size
         self._ttl = result_ttl_seconds
         self._workers = (os.cpu_count() or 1) if workers is None else workers
@@ -168,7 +171,7 @@ class LocalJobQueue:
         log.info("job.dropped", job_id=job_id, why=why.split(":")[0], bytes=job.size)
 
     def _prune(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
         for job_id in [j for j, job in self._jobs.items() if job.expires_at <= now and job.finished]:
             self._drop(job_id, self._expired)
 
@@ -199,7 +202,7 @@ class LocalJobQueue:
         chunks = batch.chunks(self._chunk_size)
         job = _LocalJob(
             meta=job_meta(batch.kind, batch.periods, len(chunks), self._chunk_size, options),
-            expires_at=time.monotonic() + self._ttl,
+            expires_at=self.clock() + self._ttl,
             codec=ResultCodec.for_job(batch.fleet, options),
         )
         self._jobs[job_id] = job
@@ -268,7 +271,7 @@ class LocalJobQueue:
         self, job_id: str, *, offset: int = 0, limit: int = 0, detail: bool | None = None
     ) -> JobStatus | None:
         job = self._jobs.get(job_id)
-        if job is None or job.expires_at <= time.monotonic():
+        if job is None or job.expires_at <= self.clock():
             why = self._gone.get(job_id)
             if why is None and job is not None:
                 why = self._expired

@@ -84,7 +84,10 @@ class LocalScheduleQueue:
         ttl_seconds: float,
         publish: Publish | None = None,
         stats: MemoryStats | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        #: The clock finished schedules expire by; a test moves a fake one instead of sleeping.
+        self.clock = clock
         self._slots = asyncio.Semaphore(workers)
         self._keep = keep
         self._ttl = ttl_seconds
@@ -248,7 +251,7 @@ class LocalScheduleQueue:
         record.status, record.finished_at, record.error = status, utc_now(), error
         if schedule is not None:
             record.schedule = schedule
-        self._expires[record.id] = time.monotonic() + self._ttl
+        self._expires[record.id] = self.clock() + self._ttl
 
     async def _tell(self, record: ScheduleRecord) -> None:
         if self._publish is not None:
@@ -259,7 +262,7 @@ class LocalScheduleQueue:
 
     def _expire(self) -> None:
         """Drop finished schedules past their TTL, then the oldest finished ones past SCHEDULE_KEEP."""
-        now = time.monotonic()
+        now = self.clock()
         for schedule_id in [i for i, at in self._expires.items() if at <= now]:
             self._expires.pop(schedule_id, None)
             self._records.pop(schedule_id, None)
