@@ -76,7 +76,7 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize(("path", "value", "field", "plant", "words"), INVALID, ids=[str(c[:3]) for c in INVALID])
+@pytest.mark.parametrize(("path", "value", "field", "plant", "words"), INVALID, ids=[str(c[:3]).replace(repr(_DELETE), "<missing>") for c in INVALID])
 def test_invalid_payloads_name_field_and_plant(
     client: TestClient, path: tuple[Any, ...], value: Any, field: str, plant: str | None, words: list[str]
 ) -> None:
