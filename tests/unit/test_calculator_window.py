@@ -46,6 +46,13 @@ def test_window_min_matches_the_naive_loop(case: tuple[list[float], int, int, in
     assert got.tolist() == naive_window_min(h, s0, count, w)
 
 
+@settings(max_examples=profile_examples(500), deadline=None, derandomize=True, database=None)
+@given(h=st.lists(_VALUES, min_size=1, max_size=40), w=st.integers(1, 45), s0=st.integers(-50, 45), count=st.integers(1, 90))
+def test_window_min_of_windows_that_miss_h_is_inf(h: list[float], w: int, s0: int, count: int) -> None:
+    """Windows may also miss h entirely, before or after it: their minimum is +inf."""
+    assert window_min(np.array(h), s0, count, w).tolist() == naive_window_min(h, s0, count, w)
+
+
 def test_window_min_on_many_blocks_takes_the_two_dimensional_branch() -> None:
     """More than 16 blocks of the grid: the one-call accumulate branch."""
     rng = np.random.default_rng(7)

@@ -26,11 +26,14 @@ def on_range(nxt: np.ndarray, a1: int, b1: int, y_lo: int, y_hi: int, lo: int, h
     sliding-window minimum of H(z) = G(z) - cost*z over z in [y - hi, y - lo].
     """
     z_lo, z_hi = max(a1, y_lo - hi), min(b1, y_hi - lo)
-    zs = np.arange(z_lo, z_hi + 1)
-    h = nxt[z_lo - a1 : z_hi - a1 + 1] - cost * zs
-    ys = np.arange(y_lo, y_hi + 1)
+    h = np.arange(z_lo, z_hi + 1, dtype=np.float64)  # in place: -cost*z + G(z), the same floats as G(z) - cost*z
+    h *= -cost
+    h += nxt[z_lo - a1 : z_hi - a1 + 1]
     mins = window_min(h, y_lo - hi - z_lo, y_hi - y_lo + 1, hi - lo + 1)
-    return mins + cost * ys
+    out = np.arange(y_lo, y_hi + 1, dtype=np.float64)
+    out *= cost
+    out += mins
+    return out
 
 
 def on_points(
@@ -82,27 +85,79 @@ def on_points(
 def window_min(h: np.ndarray, s0: int, count: int, w: int) -> np.ndarray:
     """min(h[s..s + w - 1] clipped to h) for the `count` consecutive windows s = s0, s0 + 1, ...
 
-    Windows as wide as h touch one of its ends, so prefix/suffix minima answer them; narrower
-    ones use van Herk/Gil-Werman on h padded with +inf so that every window is whole. The
-    windows are consecutive, so every lookup is a slice (no fancy indexing).
+    Windows as wide as h touch one of its ends, so prefix/suffix minima answer them. A narrower
+    window sticks out of at most one end: those that stick out at the start are prefix minima,
+    those at the end suffix minima (the common case in a table whose windows span the whole
+    load: one pass each), and only the windows wholly inside h need a sliding minimum
+    (_inside_min). Windows that miss h entirely are +inf. Every lookup is a slice.
+    All minima, so the values are exactly h's: no rounding anywhere.
     """
     m = len(h)
+    first = min(count, max(0, 1 - w - s0))  # windows [s0 + i, s0 + i + w - 1] with i < first end before h[0]
+    last = max(first, min(count, m - s0))  # and those with i >= last start after h[m - 1]
+    if first > 0 or last < count:
+        out = np.full(count, _INF)
+        if last > first:
+            out[first:last] = window_min(h, s0 + first, last - first, w)
+        return out
     if w >= m:
-        prefix = np.minimum.accumulate(h)
         out = np.empty(count)
         head = min(count, max(0, 1 - s0))  # windows starting at or before h[0]: prefix minima
         e0 = s0 + w - 1
         whole = min(head, max(0, m - e0))
-        out[:whole] = prefix[e0 : e0 + whole]
-        out[whole:head] = prefix[m - 1]
+        if whole:
+            out[:whole] = prefix_min(h, e0, e0 + whole - 1)
+        if head > whole:
+            out[whole:head] = h.min()
         if head < count:  # the rest start inside h and run past its end: suffix minima
-            suffix = np.minimum.accumulate(h[::-1])[::-1]
-            out[head:] = suffix[s0 + head : s0 + count]
+            out[head:] = suffix_min(h, s0 + head, s0 + count - 1)
         return out
-    pad = w - 1
-    blocks = -(-(m + 2 * pad) // w)
+    out = np.empty(count)
+    # every window touches h, and w < m: none covers it whole, none sticks out of both ends
+    head = min(count, max(0, 1 - s0))  # [0, head): start at or before h[0], end inside
+    tail = max(head, min(count, m - w - s0))  # [tail, count): start after h[0], end at or past h[m - 1]
+    if head > 0:  # prefix minima at their ends
+        out[:head] = prefix_min(h, s0 + w - 1, s0 + head - 1 + w - 1)
+    if count > tail:  # suffix minima at their starts
+        out[tail:] = suffix_min(h, s0 + tail, s0 + count - 1)
+    if tail > head:  # wholly inside h
+        start = s0 + head
+        out[head:tail] = _inside_min(h[start : start + (tail - head) + w - 1], tail - head, w)
+    return out
+
+
+def prefix_min(h: np.ndarray, a: int, b: int) -> np.ndarray:
+    """min(h[0..j]) for j in [a, b]: one reduction up to a, then an accumulation over [a, b] only."""
+    seg = h[a : b + 1].copy()
+    if a > 0:
+        seg[0] = min(seg[0], h[:a].min())
+    return np.minimum.accumulate(seg, out=seg)
+
+
+def suffix_min(h: np.ndarray, a: int, b: int) -> np.ndarray:
+    """min(h[j..]) for j in [a, b]: one reduction past b, then an accumulation over [a, b] only."""
+    seg = h[a : b + 1][::-1].copy()  # reversed, contiguous: accumulated from b down to a
+    if b + 1 < len(h):
+        seg[0] = min(seg[0], h[b + 1 :].min())
+    np.minimum.accumulate(seg, out=seg)
+    return seg[::-1]
+
+
+def _inside_min(h: np.ndarray, count: int, w: int) -> np.ndarray:
+    """min(h[j..j + w - 1]) for j in [0, count), len(h) == count + w - 1 (every window inside h).
+
+    At most w windows share the point count - 1: each is the minimum of a suffix minimum before
+    it and a prefix minimum after it, one pass over h each way. More windows: van Herk/Gil-Werman,
+    blocks of w from h's start (the end padded with +inf), each window spanning two blocks.
+    """
+    if count <= w:
+        c = count - 1
+        before = suffix_min(h[: c + 1], 0, c)  # before[j] = min h[j..c]
+        after = prefix_min(h[c:], w - count, w - 1)  # after[k] = min h[c..c + w - count + k]
+        return np.minimum(before, after)
+    blocks = -(-len(h) // w)
     padded = np.full(blocks * w, _INF)
-    padded[pad : pad + m] = h
+    padded[: len(h)] = h
     grid = padded.reshape(blocks, w)
     if blocks <= _ROWWISE_BLOCKS:
         # Row by row: numpy releases the GIL during a 1-D accumulate but holds it through a 2-D
@@ -116,5 +171,4 @@ def window_min(h: np.ndarray, s0: int, count: int, w: int) -> np.ndarray:
     else:  # many short rows: one call each way (a row-by-row loop would cost more than it frees)
         pre = np.minimum.accumulate(grid, axis=1).ravel()
         suf = np.minimum.accumulate(grid[:, ::-1], axis=1)[:, ::-1].ravel()
-    j0 = s0 + pad  # window [j, j + w - 1] in padded coordinates
-    return np.minimum(suf[j0 : j0 + count], pre[j0 + w - 1 : j0 + w - 1 + count])
+    return np.minimum(suf[:count], pre[w - 1 : w - 1 + count])
