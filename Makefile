@@ -12,6 +12,10 @@ BIN    := $(VENV)/bin
 RUN_STAMP  := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 PORT   ?= 3000
+# pytest processes for make test / test-fast (pytest-xdist; a test file stays in one process, so
+# its module fixtures - a server, a browser - are started once). 1 runs the suite in this process.
+TEST_WORKERS ?= 2
+XDIST  := $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile,)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test test-fast lint bench clean
@@ -62,12 +66,12 @@ run: $(RUN_STAMP)
 	$(BIN)/merit-order serve --port $(PORT)
 
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest --cov=merit_order --cov-report=term-missing:skip-covered --cov-fail-under=90
+	$(BIN)/python -m pytest $(XDIST) --cov=merit_order --cov-report=term-missing:skip-covered --cov-fail-under=90
 
 # Every test file, without its @pytest.mark.slow tests, Hypothesis under the `fast` profile
 # (tests/conftest.py): a check while working. `make test` (CI) runs everything.
 test-fast: $(TEST_STAMP)
-	HYPOTHESIS_PROFILE=fast $(BIN)/python -m pytest -m "not slow"
+	HYPOTHESIS_PROFILE=fast $(BIN)/python -m pytest $(XDIST) -m "not slow"
 
 # ruff on everything we write, mypy (strict) on the package: both configured in pyproject.toml.
 lint: $(TEST_STAMP)
