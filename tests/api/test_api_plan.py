@@ -204,7 +204,7 @@ class _BrokenBroadcaster:
 
 
 def test_healthcheck_degraded_when_a_backend_is_down_and_plans_still_answer(client: TestClient) -> None:
-    client.app.state.services = Services(cache=_DownCache(), broadcaster=_BrokenBroadcaster())  # type: ignore[attr-defined]
+    client.app.state.services = Services(cache=_DownCache(), broadcaster=_BrokenBroadcaster())  # type: ignore[attr-defined]  # TestClient.app is typed as a bare ASGI app
     health = client.get("/_healthcheck")
     assert health.status_code == 200
     body = health.json()

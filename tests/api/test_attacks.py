@@ -306,7 +306,7 @@ class _Transport(asyncio.Transport):
         self.written = b""
         self.closed = False
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:  # type: ignore[override]
+    def write(self, data: bytes | bytearray | memoryview) -> None:  # type: ignore[override]  # asyncio.Transport.write takes a narrower union in typeshed
         self.written += bytes(data)
 
     def close(self) -> None:
@@ -614,10 +614,10 @@ def test_7_live_the_server_does_not_read_a_big_frame(served: Served) -> None:
 def test_6_live_a_foreign_origin_gets_a_403_at_the_handshake(served: Served) -> None:
     url = f"ws://127.0.0.1:{served.port}/ws?api_key={KEY}"
     with pytest.raises(InvalidStatus) as refused:
-        ws_connect(url, origin="https://evil.example", open_timeout=10)  # type: ignore[arg-type]
+        ws_connect(url, origin="https://evil.example", open_timeout=10)  # type: ignore[arg-type]  # websockets types origin as its Origin NewType; a str is what it takes
     assert refused.value.response.status_code == 403
     for origin in ("https://desk.example", f"http://127.0.0.1:{served.port}"):
-        with ws_connect(url, origin=origin, open_timeout=10) as ws:  # type: ignore[arg-type]
+        with ws_connect(url, origin=origin, open_timeout=10) as ws:  # type: ignore[arg-type]  # websockets types origin as its Origin NewType; a str is what it takes
             assert json.loads(ws.recv(timeout=10))["type"] == "hello"
 
 

@@ -29,7 +29,7 @@ RESPONSE3: list[dict[str, Any]] = json.loads(EXAMPLES.joinpath("response3.json")
 QUEUE_SIZE = 8
 
 
-def make_app(**overrides: Any):  # type: ignore[no-untyped-def]
+def make_app(**overrides: Any):  # type: ignore[no-untyped-def]  # asyncio.Transport.write takes a narrower union in typeshed
     settings = Settings(
         redis_url=None,
         log_format="console",

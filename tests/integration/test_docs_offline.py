@@ -50,9 +50,9 @@ def offline_page(api: ApiServer) -> Iterator[Any]:
                     route.abort("internetdisconnected")
 
             page.route("**/*", only_the_service)
-            page.blocked = blocked  # type: ignore[attr-defined]
-            page.script_errors = []  # type: ignore[attr-defined]
-            page.on("pageerror", lambda error: page.script_errors.append(str(error)))  # type: ignore[attr-defined]
+            page.blocked = blocked  # type: ignore[attr-defined]  # the test hangs its own records on Playwright's Page
+            page.script_errors = []  # type: ignore[attr-defined]  # the test hangs its own records on Playwright's Page
+            page.on("pageerror", lambda error: page.script_errors.append(str(error)))  # type: ignore[attr-defined]  # the test hangs its own records on Playwright's Page
             yield page
         finally:
             browser.close()
@@ -69,8 +69,8 @@ def test_swagger_ui_renders_the_operations_with_no_internet(api: ApiServer, offl
     offline_page.locator("#operations-default-post_productionplan, .opblock-post").first.click()
     offline_page.wait_for_selector(".opblock-body")
     assert offline_page.locator(".opblock-body").first.is_visible()
-    assert offline_page.blocked == []  # type: ignore[attr-defined]
-    assert offline_page.script_errors == []  # type: ignore[attr-defined]
+    assert offline_page.blocked == []  # type: ignore[attr-defined]  # the test hangs its own records on Playwright's Page
+    assert offline_page.script_errors == []  # type: ignore[attr-defined]  # the test hangs its own records on Playwright's Page
 
 
 def test_redoc_renders_the_operations_with_no_internet(api: ApiServer, offline_page: Any) -> None:
@@ -80,5 +80,5 @@ def test_redoc_renders_the_operations_with_no_internet(api: ApiServer, offline_p
     assert "/productionplan" in text and "/_healthcheck" in text
     # The one thing ReDoc reaches for outside is the "API docs by Redocly" logo in its footer (an
     # <img> hard-wired in the bundle, no option turns it off); offline it fails and ReDoc drops it.
-    assert set(offline_page.blocked) <= {REDOCLY_LOGO}, offline_page.blocked  # type: ignore[attr-defined]
-    assert offline_page.script_errors == []  # type: ignore[attr-defined]
+    assert set(offline_page.blocked) <= {REDOCLY_LOGO}, offline_page.blocked  # type: ignore[attr-defined]  # the test hangs its own records on Playwright's Page
+    assert offline_page.script_errors == []  # type: ignore[attr-defined]  # the test hangs its own records on Playwright's Page

@@ -137,7 +137,7 @@ def _wait_running(server: RedisServer, job_id: str, at_least: int, timeout: floa
 # --- the rules, one sweep at a time (real Redis, no worker) -----------------------------------
 
 
-class Published(list):  # type: ignore[type-arg]
+class Published(list):  # type: ignore[type-arg]  # a list of (job id, chunk) pairs; the bare base keeps the call sites simple
     """A stand-in for the broker: records what the watchdog resubmits."""
 
     def __call__(self, job_id: str, chunk: int) -> None:

@@ -71,7 +71,7 @@ def test_monitor_draws_payload3_posted_through_its_form(api: ApiServer, page: An
     shot = tmp_path / "monitor.png"
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 20_000
-    assert page.script_errors == []  # type: ignore[attr-defined]
+    assert page.script_errors == []  # type: ignore[attr-defined]  # the test hangs its own records on Playwright's Page
 
 
 @pytest.mark.slow
@@ -89,7 +89,7 @@ def test_monitor_shows_the_apis_error_message_for_a_bad_payload(api: ApiServer, 
     page.click("#post-button")
     page.wait_for_function("document.querySelector('#post-result').innerText.includes('not valid JSON')")
     page.screenshot(path=str(tmp_path / "monitor-error.png"))
-    assert page.script_errors == []  # type: ignore[attr-defined]
+    assert page.script_errors == []  # type: ignore[attr-defined]  # the test hangs its own records on Playwright's Page
 
 
 @pytest.mark.slow
@@ -103,7 +103,7 @@ def test_monitor_reconnects_when_the_service_restarts(api: ApiServer, page: Any)
     status, _ = api.post_json("/productionplan", PAYLOAD3)
     assert status == 200
     page.wait_for_function("document.querySelectorAll('#chart g.block[data-plant]').length === 6")
-    assert page.script_errors == []  # type: ignore[attr-defined]
+    assert page.script_errors == []  # type: ignore[attr-defined]  # the test hangs its own records on Playwright's Page
 
 
 @pytest.mark.slow
@@ -126,7 +126,7 @@ def test_monitor_with_an_api_key(page: Any) -> None:
         page.goto(f"{server.url}/monitor#api_key=s3cret-key")
         page.reload()
         page.wait_for_selector('#status[data-state="live"]')
-        assert page.script_errors == []  # type: ignore[attr-defined]
+        assert page.script_errors == []  # type: ignore[attr-defined]  # the test hangs its own records on Playwright's Page
     finally:
         server.stop()
         server.log_path.unlink(missing_ok=True)

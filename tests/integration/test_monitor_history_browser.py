@@ -29,4 +29,4 @@ def test_a_monitor_opened_after_a_plan_shows_it_with_a_visible_wind_block(api: A
         '#chart g.block[data-plant="gasfiredbig1"] rect.available', "r => r.height.baseVal.value"
     )
     assert 14 <= wind < gas
-    assert page.script_errors == []  # type: ignore[attr-defined]
+    assert page.script_errors == []  # type: ignore[attr-defined]  # the test hangs its own records on Playwright's Page

@@ -103,7 +103,7 @@ def subcommands() -> set[str]:
 
     parser = build_parser(Settings())
     actions = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
-    return set(actions[0].choices)  # type: ignore[attr-defined]
+    return set(actions[0].choices)  # type: ignore[attr-defined]  # argparse's private _SubParsersAction: found by name, its choices untyped
 
 
 def app_paths() -> set[str]:
@@ -418,7 +418,7 @@ def test_nginx_proxy_config_forwards_http_and_websockets(tmp_path: Path) -> None
         # As the /monitor page served through the proxy opens it: /ws checks the Origin against the
         # Host, so the proxy must forward the Host with its port ($http_host, not $host).
         page_origin = f"http://127.0.0.1:{proxy_port}"
-        with connect(f"ws://127.0.0.1:{proxy_port}/ws", origin=page_origin, open_timeout=10) as ws:  # type: ignore[arg-type]
+        with connect(f"ws://127.0.0.1:{proxy_port}/ws", origin=page_origin, open_timeout=10) as ws:  # type: ignore[arg-type]  # websockets types origin as its Origin NewType; a str is what it takes
             hello = json.loads(ws.recv(timeout=10))
             assert hello["type"] == "hello"
             with urllib.request.urlopen(request, timeout=10):

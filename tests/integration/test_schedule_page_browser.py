@@ -45,7 +45,7 @@ def page(api: ApiServer) -> Iterator[Any]:
             page = browser.new_page(viewport={"width": 1366, "height": 900})
             page.set_default_timeout(20_000)
             problems: list[str] = []
-            page.problems = problems  # type: ignore[attr-defined]
+            page.problems = problems  # type: ignore[attr-defined]  # the test hangs its own records on Playwright's Page
             page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
             page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
             served = urlsplit(api.url).netloc
@@ -128,7 +128,7 @@ def test_page_draws_every_committed_unit_of_a_finished_rts_day(api: ApiServer, p
     assert shot.stat().st_size > 50_000
     if os.environ.get("UPDATE_SCREENSHOTS") == "1":
         page.screenshot(path=str(SCREENSHOT), full_page=True)
-    assert page.problems == []  # type: ignore[attr-defined]
+    assert page.problems == []  # type: ignore[attr-defined]  # the test hangs its own records on Playwright's Page
 
 
 @pytest.mark.slow
@@ -148,7 +148,7 @@ def test_cancel_button_stops_a_running_schedule_and_draws_the_best_so_far(api: A
     assert doc["status"] == "cancelled" and doc["schedule"] is not None
     _assert_draws(page, doc)
     assert page.get_attribute(f'#recent .recent-item[data-id="{schedule_id}"]', "data-status") == "cancelled"
-    assert page.problems == []  # type: ignore[attr-defined]
+    assert page.problems == []  # type: ignore[attr-defined]  # the test hangs its own records on Playwright's Page
 
 
 # ---------------------------------------------------------------------- the route, without a browser

@@ -80,7 +80,7 @@ def _unit(name: str, pmin: float, pmax: float, slopes: tuple[float, ...] = (10.0
     for j, m in enumerate(slopes):
         cost.append(cost[-1] + m * (mw[j + 1] - mw[j]))
     return ThermalUnit(name=name, pmin=pmin, pmax=pmax, curve_mw=tuple(mw), curve_cost=tuple(cost),
-                       startup=(StartupCategory(lag=1, cost=0.0),), **kw)  # type: ignore[arg-type]
+                       startup=(StartupCategory(lag=1, cost=0.0),), **kw)  # type: ignore[arg-type]  # **kw: the test's keyword overrides, typed Any
 
 
 def test_single_period_merit_order_and_price() -> None:

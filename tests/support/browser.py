@@ -61,8 +61,8 @@ def page() -> Iterator[Any]:
         try:
             page = browser.new_page(viewport={"width": 1366, "height": 768})
             page.set_default_timeout(15_000)
-            page.script_errors = []  # type: ignore[attr-defined]
-            page.on("pageerror", lambda error: page.script_errors.append(str(error)))  # type: ignore[attr-defined]
+            page.script_errors = []  # type: ignore[attr-defined]  # the test hangs its own records on Playwright's Page
+            page.on("pageerror", lambda error: page.script_errors.append(str(error)))  # type: ignore[attr-defined]  # the test hangs its own records on Playwright's Page
             yield page
         finally:
             browser.close()

@@ -102,7 +102,7 @@ class RedisServer:
         except OSError:
             return False
 
-    def client(self, db: int = 0):  # type: ignore[no-untyped-def]
+    def client(self, db: int = 0):  # type: ignore[no-untyped-def]  # takes and returns a redis client, imported lazily (redis is optional here)
         import redis
 
         return redis.Redis(host="127.0.0.1", port=self.port, db=db, socket_timeout=5)
@@ -135,7 +135,7 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.process.pid
 
-    def wait_ready(self, client, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    def wait_ready(self, client, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]  # takes and returns a redis client, imported lazily (redis is optional here)
         """Until the worker's heartbeat key appears (it is written once the worker consumes)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

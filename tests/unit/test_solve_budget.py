@@ -130,7 +130,7 @@ def test_cancel_from_another_thread_stops_a_long_solve() -> None:
         try:
             prepared.finish(control)
             outcome.append(None)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001  - the thread hands whatever ended the solve (a cancel included) back to the test
             outcome.append(exc)
 
     thread = threading.Thread(target=work)
@@ -283,7 +283,7 @@ def test_a_light_reservation_that_grows_heavy_must_be_admitted() -> None:
 
 def test_the_route_refuses_a_heavy_solve_at_once_when_the_budget_is_full(app_client: Callable[..., TestClient]) -> None:
     client = app_client(cache_enabled=False, heavy_solve_cells=1_000, max_heavy_solves=1)
-    budget = solve_budget.budget_for(client.app.state.settings)  # type: ignore[attr-defined]
+    budget = solve_budget.budget_for(client.app.state.settings)  # type: ignore[attr-defined]  # TestClient.app is typed as a bare ASGI app
     payload = slow_fleet(12, 999.9)
     held = budget.reserve(50_000)  # another heavy solve in flight
     try:
@@ -305,7 +305,7 @@ def test_a_heavy_solve_past_its_deadline_is_a_503_and_gives_its_share_back(
     app_client: Callable[..., TestClient],
 ) -> None:
     client = app_client(cache_enabled=False, heavy_solve_cells=1_000, solve_timeout_seconds=0.3)
-    budget = solve_budget.budget_for(client.app.state.settings)  # type: ignore[attr-defined]
+    budget = solve_budget.budget_for(client.app.state.settings)  # type: ignore[attr-defined]  # TestClient.app is typed as a bare ASGI app
     response = client.post("/productionplan", json=slow_fleet(60, 49_999.9))  # ~1.3 s alone
     assert response.status_code == 503
     assert "SOLVE_TIMEOUT_SECONDS" in response.json()["detail"]
