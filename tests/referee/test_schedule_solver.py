@@ -266,6 +266,33 @@ def test_cli_prints_the_schedule(tmp_path: Path) -> None:
     assert check_schedule(load_instance("pwdemars/5gen/prof1.json", 24), answer) == []
 
 
+def _ramp_bound_day() -> dict[str, Any]:
+    """One unit running at 50 MW before the day, ramping 10 MW a period, asked for 150 MW in
+    period 1: no period is beyond the fleet's Pmax (200 MW), but the ramp makes the day
+    infeasible. The Lagrangian dual of such a day has no maximum."""
+    unit = {
+        "must_run": 0, "power_output_minimum": 20.0, "power_output_maximum": 200.0,
+        "ramp_up_limit": 10.0, "ramp_down_limit": 10.0, "ramp_startup_limit": 20.0, "ramp_shutdown_limit": 20.0,
+        "time_up_minimum": 1, "time_down_minimum": 1, "power_output_t0": 50.0, "unit_on_t0": 1,
+        "time_up_t0": 5, "time_down_t0": 0, "startup": [{"lag": 1, "cost": 10.0}],
+        "piecewise_production": [{"mw": 20.0, "cost": 100.0}, {"mw": 200.0, "cost": 2000.0}],
+    }
+    return {"time_periods": 3, "demand": [150.0, 60.0, 60.0], "reserves": [0.0, 0.0, 0.0],
+            "thermal_generators": {"G1": {**unit, "name": "G1"}}, "renewable_generators": {}}
+
+
+@pytest.mark.parametrize("name", ["ramp-bound day", "regressions/infeasible-by-dynamics.json"])
+def test_a_day_only_the_dynamics_make_infeasible_is_proven_infeasible(name: str) -> None:
+    """No single period is short of capacity, so only the dual can tell: its value passes
+    what any schedule could cost, which proves that none exists (HiGHS agrees). The stored
+    instance is a generated fleet on which the bundle's multipliers once ran off to NaN."""
+    instance = _ramp_bound_day() if name == "ramp-bound day" else load_instance(name)
+    assert solve_milp(instance, time_limit=30.0).status == "infeasible"
+    with pytest.raises(ScheduleInfeasible, match="no schedule can meet demand and reserve") as raised:
+        solve_schedule(read_problem(instance), gap=0.0, time_limit=30.0)
+    assert "more than any schedule can cost" in str(raised.value)
+
+
 @pytest.mark.slow
 def test_cli_refuses_bad_and_infeasible_input_in_one_line(tmp_path: Path) -> None:
     bad = run_cli("schedule", "-", stdin='{"periods": [{"load": 1}], "powerplants": []}')

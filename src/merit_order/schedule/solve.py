@@ -117,6 +117,26 @@ def check_capacity(problem: Problem) -> None:
             )
 
 
+def cost_ceiling(problem: Problem) -> float:
+    """More than any schedule can cost: every unit on in every period at its dearest point
+    (a convex curve's dearest point is an end), and started in every period at its dearest
+    category. Renewables cost nothing.
+
+    Why: a Lagrangian value is a lower bound on every schedule's cost, so a value above this
+    ceiling proves that no schedule exists at all. That is how a day which no single period
+    rules out (check_capacity) but the units' dynamics do (ramps, minimum up/down times:
+    start-up limits too low to reach the demand in time) is told apart: its dual has no
+    maximum, and the bundle method climbs until the ceiling is passed.
+    """
+    total = 0.0
+    for unit in problem.thermal:
+        scale = unit.scale(problem.periods)
+        dearest = max(0.0, unit.curve_cost[0], unit.curve_cost[-1]) * float(np.maximum(scale, 0.0).sum())
+        start = max([0.0, *(c.cost for c in unit.startup)]) * problem.periods
+        total += dearest + start
+    return total
+
+
 class _Search:
     """One solve's state: best dual point, best schedule, clock, reporting."""
 
@@ -201,11 +221,15 @@ def solve_schedule(
     periods = problem.periods
     price, reserve_price = initial_prices(problem)
 
+    ceiling = cost_ceiling(problem)
+
     def oracle(x: np.ndarray) -> OracleAnswer[DualPoint]:
         point = evaluate(problem, x[:periods], x[periods:])
         assert point is not None  # no unit is fixed here, so each has a schedule
         search.iterations += 1
         search.offer_dual(point)
+        if point.certified() > ceiling:
+            raise ScheduleInfeasible(_unbounded_dual_reason(point, ceiling), period=None)
         return OracleAnswer(point.value, np.concatenate([point.demand_residual, point.reserve_residual]), point)
 
     nonnegative = np.r_[np.zeros(periods, dtype=bool), np.ones(periods, dtype=bool)]
@@ -334,6 +358,23 @@ def solve_schedule(
         solve_seconds=time.monotonic() - search.started,
         method=how,
         stopped=search.deadline.stopped(),
+    )
+
+
+def _unbounded_dual_reason(point: DualPoint, ceiling: float) -> str:
+    """Why the day is infeasible when its dual passed the cost ceiling, naming the periods the
+    relaxation still cannot serve (where the prices climb)."""
+    short = [str(t) for t in np.flatnonzero(point.demand_residual > 1e-6)[:8] + 1]
+    reserve_short = [str(t) for t in np.flatnonzero(point.reserve_residual > 1e-6)[:8] + 1]
+    where = []
+    if short:
+        where.append(f"demand in period{'s' if len(short) > 1 else ''} {', '.join(short)}")
+    if reserve_short:
+        where.append(f"reserve in period{'s' if len(reserve_short) > 1 else ''} {', '.join(reserve_short)}")
+    detail = f"; the relaxation stays short of {' and '.join(where)}" if where else ""
+    return (
+        "no schedule can meet demand and reserve with these units' ramps, start-up limits and minimum "
+        f"up/down times (the Lagrangian bound passed {ceiling:,.1f}, more than any schedule can cost{detail})"
     )
 
 
