@@ -30,7 +30,7 @@ import pytest
 from common import profile_examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from referee import brute_force_plan, check_plan_rules, milp_lexicographic_plan, ref_plants
+from referee import RefereeInconclusive, brute_force_plan, check_plan_rules, milp_lexicographic_plan, ref_plants
 from referee_strategies import Case
 
 from merit_order.calculator import (
@@ -152,7 +152,7 @@ def test_checkpointed_tables_match_the_brute_force(method: str, capsys: pytest.C
     judge()
     with capsys.disabled():
         print(f"\n[referee] checkpointed tables, tiny hard fleets, route {method}, vs brute force: {dict(tally)}")
-    if profile_examples(350) == 250:
+    if profile_examples(350) == 350:
         assert tally["table"] >= 80 and tally["infeasible"] > 0 and tally["skipped"] < 40
 
 
@@ -163,7 +163,19 @@ def test_checkpointed_tables_match_the_lexicographic_milp(capsys: pytest.Capture
     @settings(max_examples=profile_examples(150), **_SETTINGS)
     @given(case=hard_cases(max_units=16, scale=300).filter(lambda c: len(c.payload["powerplants"]) >= 9))
     def judge(case: Case) -> None:
-        expected = milp_lexicographic_plan(case.payload)
+        try:
+            expected = milp_lexicographic_plan(case.payload)
+        except RefereeInconclusive:
+            # HiGHS's tolerances (1e-6 on a row) are coarser than the tie rule's 1e-9: on a tiny
+            # total it can end its chain on a plan that does not tie. The brute force then judges,
+            # when the fleet is small enough for it; otherwise the case is counted, not judged.
+            try:
+                answer = brute_force_plan(case.payload, max_plans=2_000_000)
+            except ValueError:
+                tally["inconclusive"] += 1
+                return
+            expected = None if answer is None else answer[1]
+            tally["brute force"] += 1
         with keep_all_cells(0):
             got = _plan(case)
         assert got == expected, f"plan {got} != lexicographic MILP {expected}: {json.dumps(case.payload)}"
@@ -171,9 +183,9 @@ def test_checkpointed_tables_match_the_lexicographic_milp(capsys: pytest.Capture
 
     judge()
     with capsys.disabled():
-        print(f"\n[referee] checkpointed tables, 9-16 hard plants, vs lexicographic MILP: {sum(tally.values())} cases ({dict(tally)})")
+        print(f"\n[referee] checkpointed tables, 9-16 hard plants, vs lexicographic MILP: {sum(tally.values()) - tally["brute force"]} cases ({dict(tally)})")
     if profile_examples(150) == 150:
-        assert tally["table"] >= 60
+        assert tally["table"] >= 60 and tally["inconclusive"] <= 3
 
 
 @settings(max_examples=profile_examples(200), **_SETTINGS)
