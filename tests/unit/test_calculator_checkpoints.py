@@ -183,7 +183,7 @@ def test_checkpointed_tables_match_the_lexicographic_milp(capsys: pytest.Capture
 
     judge()
     with capsys.disabled():
-        print(f"\n[referee] checkpointed tables, 9-16 hard plants, vs lexicographic MILP: {sum(tally.values()) - tally["brute force"]} cases ({dict(tally)})")
+        print(f"\n[referee] checkpointed tables, 9-16 hard plants, vs lexicographic MILP: {sum(tally.values()) - tally['brute force']} cases ({dict(tally)})")
     if profile_examples(150) == 150:
         assert tally["table"] >= 60 and tally["inconclusive"] <= 3
 
