@@ -27,11 +27,20 @@ def submit(client: TestClient, instance: Any, **query: Any) -> str:
 def wait_until(
     client: TestClient, location: str, test: Callable[[dict[str, Any]], bool], timeout: float = 120.0
 ) -> dict[str, Any]:
-    """The first status document that passes `test` (polled every 50 ms); fails after `timeout`."""
+    """The first status document that passes `test` (polled every 50 ms); fails after `timeout`.
+
+    A 503 (Redis slower than the API's socket timeout, with Retry-After) is retried as a client
+    would; any other status than 200 fails at once."""
     deadline = time.monotonic() + timeout
     document: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        document = client.get(location).json()
+        answer = client.get(location)
+        if answer.status_code == 503:
+            assert answer.headers.get("Retry-After"), answer.text
+            time.sleep(0.5)
+            continue
+        assert answer.status_code == 200, (answer.status_code, answer.text)
+        document = answer.json()
         if test(document):
             return document
         time.sleep(0.05)
