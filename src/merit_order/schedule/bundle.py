@@ -82,13 +82,29 @@ def _fista_simplex(
     """
     y = alpha.copy()
     momentum = 1.0
-    n = centre.shape[0]
+    k, n = grads.shape
+    x = np.empty(n)
+    grad_h = np.empty(k)
     for _ in range(iterations):
-        x = centre + t * (grads.T @ y)
+        # x = centre + t * grads.T @ y, then grad_h = consts + grads @ x, as plain loops: a
+        # matrix product in compiled code calls BLAS through SciPy, which `make run` does not
+        # install (a server without the test stack failed every schedule on it).
         for j in range(n):
+            x[j] = 0.0
+        for i in range(k):
+            yi = y[i]
+            if yi != 0.0:
+                for j in range(n):
+                    x[j] += yi * grads[i, j]
+        for j in range(n):
+            x[j] = centre[j] + t * x[j]
             if nonnegative[j] and x[j] < 0.0:
                 x[j] = 0.0
-        grad_h = consts + grads @ x
+        for i in range(k):
+            acc = consts[i]
+            for j in range(n):
+                acc += grads[i, j] * x[j]
+            grad_h[i] = acc
         new_alpha = project_simplex(y - step * grad_h)
         new_momentum = (1.0 + np.sqrt(1.0 + 4.0 * momentum * momentum)) / 2.0
         y = new_alpha + ((momentum - 1.0) / new_momentum) * (new_alpha - alpha)

@@ -1,0 +1,82 @@
+"""What `make run` installs is enough: nothing at run time reaches for the test stack.
+
+`make run` (and the Docker image) install the package's own dependencies only; the tests run
+with the test extras too (SciPy, HiGHS, ...). Compiled code can depend on them without any
+import in our source: numba's matrix product in nopython mode calls BLAS through SciPy, and a
+server without SciPy failed every schedule that reached the bundle method. Here a fresh
+interpreter hides the test-only packages, compiles every kernel from scratch (an empty numba
+cache) and solves one schedule down each path: the joint DP, the bundle with branching, the
+dives and the exact dispatch, and an hourly plan.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+SCRIPT = r"""
+import importlib.abc, json, sys
+BLOCKED = set(sys.argv[1].split(","))
+
+class Hide(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"{name} is a test-only package", name=name)
+        return None
+
+sys.meta_path.insert(0, Hide())
+from importlib import resources
+from merit_order.calculator import CostModel, ProductionPlanRequest, compute_plan
+from merit_order.schedule import read_problem, solve_schedule
+
+def example(name):
+    return json.loads(resources.files("merit_order").joinpath("examples", name).read_text())
+
+plan = compute_plan(ProductionPlanRequest.model_validate(example("payload3.json")), cost_model=CostModel())
+answers = {"plan": sum(p["p"] for p in plan.as_challenge_list())}
+data = sys.argv[2]
+cases = {
+    "desk": (example("schedule_desk.json"), None),
+    "pglib": (example("schedule_pglib.json"), None),
+    "5gen": (json.load(open(data + "/pwdemars/5gen/prof1.json")), 24),
+    "rts": (json.load(open(data + "/pglib-uc/rts_gmlc/2020-09-20.json")), 24),
+}
+for name, (doc, periods) in cases.items():
+    result = solve_schedule(read_problem(doc, periods=periods), gap=0.005, time_limit=60)
+    answers[name] = [result.status, result.method, result.schedule.total]
+print(json.dumps(answers))
+"""
+
+
+def _test_only_packages() -> list[str]:
+    """Import names of the test extras that the runtime dependencies do not also bring."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    names = {"scipy": "scipy", "highspy": "highspy", "hypothesis": "hypothesis", "playwright": "playwright",
+             "schemathesis": "schemathesis"}
+    extras = " ".join(project["optional-dependencies"]["test"])
+    return [module for package, module in names.items() if package in extras]
+
+
+@pytest.mark.slow
+def test_schedules_and_plans_need_nothing_from_the_test_stack(tmp_path: Path) -> None:
+    hidden = _test_only_packages()
+    assert "scipy" in hidden
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "numba"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, ",".join(hidden), str(REPO / "tests" / "data" / "uc")],
+        capture_output=True, text=True, env=env, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    answers = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answers["plan"] == 910.0  # payload 3's load
+    assert answers["5gen"][:2] == ["optimal", "joint-dp"]
+    assert {answers[name][1] for name in ("desk", "pglib", "5gen", "rts")} >= {"joint-dp", "branch-and-bound", "lagrangian"}
+    for name in ("desk", "pglib", "5gen", "rts"):
+        assert answers[name][0] in ("optimal", "feasible") and answers[name][2] > 0, (name, answers[name])
