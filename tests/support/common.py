@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from importlib import resources
 from typing import Any
 
@@ -50,3 +51,20 @@ def payload3() -> dict[str, Any]:
     """The challenge's third payload, as shipped (a fresh copy)."""
     payload: dict[str, Any] = load_example("payload3")
     return payload
+
+
+def poll_json(client: Any, location: str, params: dict[str, Any] | None = None) -> Any:
+    """One poll of a status document: its JSON, or None after a 503 (then waited a moment).
+
+    A 503 is what the API answers when its Redis does not reply within the socket timeout (2 s),
+    with Retry-After: a client retries it, so the pollers of the tests do too (a loaded CI
+    machine met one while Celery respawned a killed pool process). Any other status than 200
+    fails at once.
+    """
+    answer = client.get(location, params=params or {})
+    if answer.status_code == 503:
+        assert answer.headers.get("Retry-After"), answer.text
+        time.sleep(0.5)
+        return None
+    assert answer.status_code == 200, (answer.status_code, answer.text)
+    return answer.json()

@@ -6,6 +6,7 @@ import random
 import time
 from typing import Any
 
+from common import poll_json
 from fastapi.testclient import TestClient
 
 from merit_order.calculator import CostModel, InfeasibleLoad, ProductionPlanRequest, compute_plan
@@ -70,22 +71,15 @@ def expected(plants: list[dict[str, Any]], period: dict[str, Any], cost_model: C
 
 
 def wait_done(client: TestClient, location: str, timeout: float = 60.0) -> dict[str, Any]:
-    """Poll the job (status only, limit=0) until it is done or failed, then fetch every page.
-
-    A 503 is what the API answers when its Redis does not reply within the socket timeout (2 s):
-    a client retries it, as Retry-After says, so this does too (a loaded CI machine met one
-    while Celery respawned a killed pool process). Any other status than 200 fails at once.
-    """
+    """Poll the job (status only, limit=0) until it is done or failed, then fetch every page
+    (a 503 is retried, see common.poll_json)."""
     deadline = time.monotonic() + timeout
     status: Any = None
     while time.monotonic() < deadline:
-        answer = client.get(location, params={"limit": 0})
-        if answer.status_code == 503:
-            assert answer.headers.get("Retry-After"), answer.text
-            time.sleep(0.5)
+        polled = poll_json(client, location, {"limit": 0})
+        if polled is None:
             continue
-        assert answer.status_code == 200, (answer.status_code, answer.text)
-        status = answer.json()
+        status = polled
         if status["status"] in ("done", "failed"):
             return fetch_all(client, location)
         time.sleep(0.1)

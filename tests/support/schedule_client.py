@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from common import poll_json
 from fastapi.testclient import TestClient
 
 #: The statuses a schedule never leaves.
@@ -27,20 +28,15 @@ def submit(client: TestClient, instance: Any, **query: Any) -> str:
 def wait_until(
     client: TestClient, location: str, test: Callable[[dict[str, Any]], bool], timeout: float = 120.0
 ) -> dict[str, Any]:
-    """The first status document that passes `test` (polled every 50 ms); fails after `timeout`.
-
-    A 503 (Redis slower than the API's socket timeout, with Retry-After) is retried as a client
-    would; any other status than 200 fails at once."""
+    """The first status document that passes `test` (polled every 50 ms; a 503 is retried, see
+    common.poll_json); fails after `timeout`."""
     deadline = time.monotonic() + timeout
     document: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        answer = client.get(location)
-        if answer.status_code == 503:
-            assert answer.headers.get("Retry-After"), answer.text
-            time.sleep(0.5)
+        polled = poll_json(client, location)
+        if polled is None:
             continue
-        assert answer.status_code == 200, (answer.status_code, answer.text)
-        document = answer.json()
+        document = polled
         if test(document):
             return document
         time.sleep(0.05)

@@ -30,15 +30,14 @@ import pytest
 from common import profile_examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from referee import RefereeInconclusive, brute_force_plan, check_plan_rules, milp_lexicographic_plan, ref_plants
+from plans import checked_plan
+from referee import RefereeInconclusive, brute_force_plan, milp_lexicographic_plan, ref_plants
 from referee_strategies import Case
 
 from merit_order.calculator import (
     CostModel,
-    InfeasibleLoad,
     ProductionPlanRequest,
     build_units,
-    compute_plan,
     prepare,
     solver,
 )
@@ -107,17 +106,6 @@ def hard_cases(draw: st.DrawFn, max_units: int, scale: int, max_load: int | None
     return Case(payload)
 
 
-def _plan(case: Case, method: str = "auto") -> list[tuple[str, int]] | None:
-    request = ProductionPlanRequest.model_validate(case.payload)
-    try:
-        plan = compute_plan(request, cost_model=CostModel(), method=method)
-    except InfeasibleLoad:
-        return None
-    answer = plan.as_challenge_list()
-    assert check_plan_rules(case.payload, answer) == [], answer
-    return [(e["name"], round(e["p"] * 10)) for e in answer]
-
-
 def _checkpointed(case: Case) -> bool:
     """Whether the unit-by-unit route builds a table for this case (then, with KEEP_ALL_CELLS 0, checkpointed)."""
     request = ProductionPlanRequest.model_validate(case.payload)
@@ -141,7 +129,7 @@ def test_checkpointed_tables_match_the_brute_force(method: str, capsys: pytest.C
             tally["skipped"] += 1
             return
         with keep_all_cells(0):
-            got = _plan(case, method)
+            got = checked_plan(case, method)
         if expected is None:
             assert got is None, f"we found {got}, the brute force no plan: {json.dumps(case.payload)}"
             tally["infeasible"] += 1
@@ -177,7 +165,7 @@ def test_checkpointed_tables_match_the_lexicographic_milp(capsys: pytest.Capture
             expected = None if answer is None else answer[1]
             tally["brute force"] += 1
         with keep_all_cells(0):
-            got = _plan(case)
+            got = checked_plan(case)
         assert got == expected, f"plan {got} != lexicographic MILP {expected}: {json.dumps(case.payload)}"
         tally["infeasible" if expected is None else "table" if _checkpointed(case) else "feasible"] += 1
 
@@ -193,7 +181,7 @@ def test_checkpointed_tables_match_the_lexicographic_milp(capsys: pytest.Capture
 def test_checkpointed_and_whole_tables_give_the_same_plan(case: Case, limit: int) -> None:
     """Larger fleets: recomputing columns from checkpoints gives bit for bit the columns the build
     computed, so the plan is the one the whole table gives (the path the other suites prove)."""
-    expected = _plan(case, "exact-dp")
+    expected = checked_plan(case, "exact-dp")
     with keep_all_cells(limit):
-        assert _plan(case, "exact-dp") == expected, json.dumps(case.payload)
-        assert _plan(case) == expected, json.dumps(case.payload)
+        assert checked_plan(case, "exact-dp") == expected, json.dumps(case.payload)
+        assert checked_plan(case) == expected, json.dumps(case.payload)

@@ -23,10 +23,11 @@ import pytest
 from common import profile_examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from referee import brute_force_plan, check_plan_rules, milp_lexicographic_plan, ref_plants
+from plans import checked_plan
+from referee import brute_force_plan, milp_lexicographic_plan, ref_plants
 from referee_strategies import Case
 
-from merit_order.calculator import CostModel, InfeasibleLoad, ProductionPlanRequest, build_units, compute_plan, prepare
+from merit_order.calculator import CostModel, ProductionPlanRequest, build_units, prepare
 from merit_order.calculator.classes import class_share, suffix_sets
 
 _SETTINGS: dict[str, Any] = {
@@ -80,17 +81,6 @@ def class_cases(draw: st.DrawFn, max_units: int, scale: int, max_load: int | Non
     top = capacity + 2 if max_load is None else min(max_load, capacity + 2)
     payload["load"] = draw(st.integers(0, top)) / 10
     return Case(payload)
-
-
-def _plan(case: Case, method: str) -> list[tuple[str, int]] | None:
-    request = ProductionPlanRequest.model_validate(case.payload)
-    try:
-        plan = compute_plan(request, cost_model=CostModel(), method=method)
-    except InfeasibleLoad:
-        return None
-    answer = plan.as_challenge_list()
-    assert check_plan_rules(case.payload, answer) == [], answer
-    return [(e["name"], round(e["p"] * 10)) for e in answer]
 
 
 def _has_class(case: Case, method: str) -> bool:
@@ -157,7 +147,7 @@ def test_class_routes_match_the_brute_force(method: str, capsys: pytest.CaptureF
         except ValueError:  # too many plans to enumerate: not this referee's case
             tally["skipped"] += 1
             return
-        got = _plan(case, method)
+        got = checked_plan(case, method)
         if expected is None:
             assert got is None, f"we found {got}, the brute force no plan: {json.dumps(case.payload)}"
             tally["infeasible"] += 1
@@ -180,7 +170,7 @@ def test_class_fleets_match_the_lexicographic_milp(capsys: pytest.CaptureFixture
     @given(case=class_cases(max_units=24, scale=400).filter(lambda c: len(c.payload["powerplants"]) >= 9))
     def judge(case: Case) -> None:
         expected = milp_lexicographic_plan(case.payload)
-        got = _plan(case, "classes")
+        got = checked_plan(case, "classes")
         assert got == expected, f"plan {got} != lexicographic MILP {expected}: {json.dumps(case.payload)}"
         tally["infeasible" if expected is None else "class" if _has_class(case, "classes") else "feasible"] += 1
 
@@ -195,9 +185,9 @@ def test_class_fleets_match_the_lexicographic_milp(capsys: pytest.CaptureFixture
 def test_classes_and_the_unit_by_unit_program_give_the_same_plan(case: Case) -> None:
     """The unit-by-unit program (proven by the referee suites), every class, and the classes
     that pay (the automatic choice) agree, ties included."""
-    expected = _plan(case, "exact-dp")
-    assert _plan(case, "classes") == expected, json.dumps(case.payload)
-    assert _plan(case, "groups") == expected, json.dumps(case.payload)
+    expected = checked_plan(case, "exact-dp")
+    assert checked_plan(case, "classes") == expected, json.dumps(case.payload)
+    assert checked_plan(case, "groups") == expected, json.dumps(case.payload)
 
 
 # --------------------------------------------------------------------------------------

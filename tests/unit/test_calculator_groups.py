@@ -24,6 +24,7 @@ import pytest
 from common import profile_examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from plans import checked_plan
 from referee import (
     brute_force_plan,
     check_plan_rules,
@@ -35,7 +36,7 @@ from referee import (
 )
 from referee_strategies import Case
 
-from merit_order.calculator import CostModel, InfeasibleLoad, ProductionPlanRequest, build_units, compute_plan, solve
+from merit_order.calculator import CostModel, ProductionPlanRequest, build_units, compute_plan, solve
 
 _SETTINGS: dict[str, Any] = {
     "deadline": None,
@@ -92,17 +93,6 @@ def grouped_cases(draw: st.DrawFn, max_units: int, scale: int, max_load: int | N
     return Case(payload)
 
 
-def _plan(case: Case, method: str) -> list[tuple[str, int]] | None:
-    request = ProductionPlanRequest.model_validate(case.payload)
-    try:
-        plan = compute_plan(request, cost_model=CostModel(), method=method)
-    except InfeasibleLoad:
-        return None
-    answer = plan.as_challenge_list()
-    assert check_plan_rules(case.payload, answer) == [], answer
-    return [(e["name"], round(e["p"] * 10)) for e in answer]
-
-
 def _grouped(case: Case) -> bool:
     """True when the solver sees at least one group of two or more identical units that can run."""
     units = [u for u in build_units(ProductionPlanRequest.model_validate(case.payload), CostModel()) if u.hi > 0]
@@ -122,7 +112,7 @@ def test_group_routes_match_the_brute_force(method: str, capsys: pytest.CaptureF
         except ValueError:  # too many plans to enumerate: not this referee's case
             tally["skipped"] += 1
             return
-        got = _plan(case, method)
+        got = checked_plan(case, method)
         if expected is None:
             assert got is None, f"we found {got}, the brute force no plan: {json.dumps(case.payload)}"
             tally["infeasible"] += 1
@@ -145,7 +135,7 @@ def test_grouped_fleets_match_the_lexicographic_milp(capsys: pytest.CaptureFixtu
     @given(case=grouped_cases(max_units=24, scale=400).filter(lambda c: len(c.payload["powerplants"]) >= 9))
     def judge(case: Case) -> None:
         expected = milp_lexicographic_plan(case.payload)
-        got = _plan(case, "auto")
+        got = checked_plan(case, "auto")
         assert got == expected, f"plan {got} != lexicographic MILP {expected}: {json.dumps(case.payload)}"
         tally["infeasible" if expected is None else "grouped" if _grouped(case) else "feasible"] += 1
 
@@ -159,7 +149,7 @@ def test_grouped_fleets_match_the_lexicographic_milp(capsys: pytest.CaptureFixtu
 @given(case=grouped_cases(max_units=60, scale=3000))
 def test_groups_and_the_unit_by_unit_program_give_the_same_plan(case: Case) -> None:
     """The unit-by-unit program (proven by the referee suites) and the groups agree, ties included."""
-    assert _plan(case, "groups") == _plan(case, "exact-dp"), json.dumps(case.payload)
+    assert checked_plan(case, "groups") == checked_plan(case, "exact-dp"), json.dumps(case.payload)
 
 
 def issue_fleet(count: int, load: float, pmin: float = 180, pmax: float = 420, efficiency: float = 0.55) -> dict[str, Any]:
@@ -228,7 +218,7 @@ def test_the_greatest_split_beats_the_greatest_total() -> None:
     }
     expected = brute_force_plan(payload)
     assert expected is not None and expected[1] == [("g0", 10), ("g1", 0), ("g2", 0), ("small", 2)]
-    assert _plan(Case(payload), "groups") == expected[1]
+    assert checked_plan(Case(payload), "groups") == expected[1]
 
 
 @pytest.mark.parametrize("count", [2, *(pytest.param(count, marks=pytest.mark.slow) for count in (3, 4))])
@@ -254,7 +244,7 @@ def test_every_small_group_at_every_load_matches_the_brute_force(count: int, tai
             for load in range(0, count * hi + 5):
                 payload = {"load": load / 10, "fuels": fuels, "powerplants": plants}
                 expected = brute_force_plan(payload)
-                got = _plan(Case(payload), "groups")
+                got = checked_plan(Case(payload), "groups")
                 assert got == (None if expected is None else expected[1]), json.dumps(payload)
                 checked += 1
     assert checked > 300
