@@ -128,8 +128,8 @@ async def _compute_within_budget(
 
     prepare_plan runs on the event loop (linear in the fleet, like the validation before
     it): it answers most fleets outright and gives the table's size to the rest, so that a
-    request over the work limit is a 422 and one over the heavy-solve budget a 503 before
-    any thread or table exists. A table solve is cancelled once nobody waits for it
+    request over the heavy-solve budget is a 503 (a 422 if the budget is configured below what
+    one valid request can hold) before any thread or table exists. A table solve is cancelled once nobody waits for it
     (SOLVE_TIMEOUT_SECONDS, or its task cancelled): see solve_budget.py.
     """
     budget_s = settings.solve_timeout_seconds

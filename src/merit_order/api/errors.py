@@ -48,7 +48,8 @@ def _infeasible_load(exc: InfeasibleLoad) -> ErrorAnswer:
 
 
 def _problem_too_large(exc: ProblemTooLarge) -> ErrorAnswer:
-    """The calculator's work limit: a property of the request, so a 422 that says what to change."""
+    """A table larger than this server's whole cell budget (MAX_SOLVE_CELLS_IN_FLIGHT set below the
+    proven bound, docs/solve-budget.md): no retry can help, so a 422 naming the cells."""
     return 422, {"detail": str(exc), "errors": [FieldError("powerplants", str(exc)).as_dict()]}, None
 
 
