@@ -27,7 +27,6 @@ def _answer(instance: dict[str, Any]) -> tuple[float, float, np.ndarray, int]:
     return result.schedule.total, result.lower_bound, result.schedule.on.copy(), result.iterations
 
 
-@pytest.mark.slow
 def test_a_slow_machine_ends_on_the_same_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
     instance = load_instance("pglib-uc/rts_gmlc/2020-09-20.json", periods=24)
     fast = _answer(instance)
