@@ -21,7 +21,6 @@ from merit_order.broadcast.messages import PlanMessage, plan_message
 from merit_order.cache import plan_cache_key
 from merit_order.calculator import (
     Plan,
-    ProblemTooLarge,
     ProductionPlanRequest,
     compute_plan,
     prepare_plan,
@@ -133,11 +132,7 @@ async def _compute_within_budget(
     (SOLVE_TIMEOUT_SECONDS, or its task cancelled): see solve_budget.py.
     """
     budget_s = settings.solve_timeout_seconds
-    try:
-        prepared = prepare_plan(request, cost_model=cost_model, wind_curtailment=wind_curtailment)
-    except ProblemTooLarge:
-        with metrics.time_solve():  # counted as a solve refused as too large, as when it was found in the thread
-            raise
+    prepared = prepare_plan(request, cost_model=cost_model, wind_curtailment=wind_curtailment)
     if prepared.instant:
         with metrics.time_solve():
             return prepared.finish()

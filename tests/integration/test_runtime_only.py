@@ -21,8 +21,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-SCRIPT = r"""
-import importlib.abc, json, sys
+#: The start of every script below: a test-only package (named in argv[1]) cannot be imported.
+HIDE_TEST_STACK = r"""
+import importlib.abc, sys
 BLOCKED = set(sys.argv[1].split(","))
 
 class Hide(importlib.abc.MetaPathFinder):
@@ -32,6 +33,10 @@ class Hide(importlib.abc.MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, Hide())
+"""
+
+SCRIPT = HIDE_TEST_STACK + r"""
+import json
 from importlib import resources
 from merit_order.calculator import CostModel, ProductionPlanRequest, compute_plan
 from merit_order.schedule import read_problem, solve_schedule
@@ -64,18 +69,8 @@ def _test_only_packages() -> list[str]:
     return [module for package, module in names.items() if package in extras]
 
 
-BUNDLE_ONLY = r"""
-import importlib.abc, sys
+BUNDLE_ONLY = HIDE_TEST_STACK + r"""
 import numpy as np
-BLOCKED = set(sys.argv[1].split(","))
-
-class Hide(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ModuleNotFoundError(f"{name} is a test-only package", name=name)
-        return None
-
-sys.meta_path.insert(0, Hide())
 from merit_order.schedule.bundle import _fista_simplex
 grads = np.array([[1.0, -2.0, 0.5], [-1.0, 1.0, 2.0]])
 alpha = _fista_simplex(grads, np.array([0.0, 1.0]), np.zeros(3), np.array([False, True, True]), 1.0,

@@ -229,7 +229,7 @@ def solve_schedule(
         search.iterations += 1
         search.offer_dual(point)
         if point.certified() > ceiling:
-            raise ScheduleInfeasible(_unbounded_dual_reason(point, ceiling), period=None)
+            raise ScheduleInfeasible(_unbounded_dual_reason(point, ceiling))
         return OracleAnswer(point.value, np.concatenate([point.demand_residual, point.reserve_residual]), point)
 
     nonnegative = np.r_[np.zeros(periods, dtype=bool), np.ones(periods, dtype=bool)]
