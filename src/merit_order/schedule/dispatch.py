@@ -132,6 +132,8 @@ class _Fleet:
 
 
 _FLEETS: weakref.WeakKeyDictionary[Problem, _Fleet] = weakref.WeakKeyDictionary()
+#: The _Fleet fields _unit_bounds reads per unit (what a subset of units keeps).
+_PER_UNIT = ("span", "ru", "rd", "su_cap", "sd_cap", "on_t0", "p0_above", "p0", "pmin")
 
 
 def _fleet(problem: Problem) -> _Fleet:
@@ -213,8 +215,15 @@ class _Units:
     hi: np.ndarray  # (G, T) most p (propagated)
 
 
-def _unit_bounds(problem: Problem, fleet: _Fleet, on: np.ndarray) -> _Units:
-    """Caps and propagated bounds of each unit; ScheduleInfeasible if a unit cannot follow `on`."""
+def _unit_bounds(problem: Problem, fleet: _Fleet, on: np.ndarray, subset: np.ndarray | None = None) -> _Units:
+    """Caps and propagated bounds of each unit; ScheduleInfeasible if a unit cannot follow `on`.
+
+    `subset` (unit indices): `on` holds only these units' rows, in that order (the
+    dispatch bound re-derives the rows of the few units a local-search move changes)."""
+    if subset is not None:
+        fleet = dataclasses.replace(
+            fleet, **{name: getattr(fleet, name)[subset] for name in _PER_UNIT}, names=tuple(fleet.names[g] for g in subset)
+        )
     G, T = on.shape
     prev_on = np.empty_like(on)
     prev_on[:, 0] = fleet.on_t0

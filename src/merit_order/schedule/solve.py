@@ -30,6 +30,7 @@ from .branch import branch_and_bound, exact_value
 from .bundle import BundleMaximiser, OracleAnswer
 from .deadline import Deadline
 from .dive import dive
+from .exchange import exchange_search
 from .errors import ScheduleError, ScheduleInfeasible
 from .lagrangian import (
     SAFETY_ABSOLUTE,
@@ -291,6 +292,10 @@ def solve_schedule(
             before = search.best.total if search.best is not None else math.inf
             dive(problem, start, search.repairer, until, search.offer_schedule, guide0=guide, t0=method.state.t, rng=rng)
             stale = 0 if search.best is not None and search.best.total < before else stale + 1
+    # Compound moves on the dives' best schedule (exchange.py): cheap, and what the dives miss.
+    if search.best is not None and search.gap > gap:
+        until = search.until(time.monotonic() + 0.3 * max(search.time_left(), 0.0))
+        search.offer_schedule(exchange_search(problem, search.best, search.repairer, until, search.offer_schedule))
     # Neighbourhood dives: every unit but a few keeps the best schedule's day; a dive re-decides
     # those few with the dual re-solved around them (any fleet: ramps are in the dual).
     if search.best is not None and search.best_dual is not None and search.gap > gap and not joint_dp.exact_for(problem):
@@ -302,6 +307,8 @@ def solve_schedule(
     while search.best is not None and search.gap > gap and not local_until.passed() and search.best_dual is not None:
         before = search.best.total
         dual = search.best_dual
+        # Compound moves first: screened by the dispatch bound, they are the cheapest per gain.
+        search.offer_schedule(exchange_search(problem, search.best, search.repairer, local_until, search.offer_schedule))
         search.offer_schedule(reprice(problem, search.best, search.repairer, local_until, search.offer_schedule))
         search.offer_schedule(
             improve(problem, search.best, search.repairer, dual.price, dual.reserve_price, local_until, search.offer_schedule)

@@ -1,0 +1,244 @@
+"""Compound moves on a schedule, screened by the dispatch bound, confirmed by the dispatch.
+
+The one-unit moves of `primal.py` (drop a block, shift an end, re-plan at the prices) miss
+what a cheaper schedule often needs on a day with much wind: several units changed at once.
+Example (rts_gmlc 2020-11-25, 24 periods): stopping a steam unit in the morning only pays
+if a combined cycle starts in the afternoon, which makes a second steam unit and nine small
+turbines at the peak unnecessary: four moves, each of which alone costs more.
+
+A move here is one unit's new row (started somewhere, or a block dropped), then completed
+the way a dispatcher would: while some period lacks capacity, the unit whose cheapest
+schedule covering it does best is brought in (a few are tried); then units whose blocks
+have become unnecessary are dropped or shortened, greedily, while that lowers the cost.
+Every step is judged by the dispatch bound (`dispatch_bound.py`, well under a millisecond),
+so a round can try hundreds of compound moves; the few with the best estimated saving are
+dispatched exactly, and the first that really pays is kept. Rounds repeat until none does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from .deadline import Deadline
+from .dispatch import dispatch
+from .dispatch_bound import DispatchBound, Estimate
+from .errors import ScheduleInfeasible
+from .lagrangian import plan_unit
+from .model import Problem
+from .primal import Repairer, Schedule, on_blocks, unit_startup_costs
+
+#: Start-moves kept per round: those whose unit gains most at the schedule's own prices.
+START_MOVES = 60
+#: Units tried to cover a period left short by a move (the cheapest by their own plans).
+REPLACEMENTS = 4
+#: Periods left short that a move may cover before it is given up.
+MAX_COVERS = 3
+#: Greedy drop / shorten steps after a move.
+SETTLE_STEPS = 12
+#: Moves dispatched exactly per round, best estimated saving first.
+VERIFY_PER_ROUND = 6
+
+
+class _Round:
+    """One round's fixed context: the schedule, its prices, its bound."""
+
+    def __init__(self, problem: Problem, bound: DispatchBound, best: Schedule, base: Estimate, deadline: Deadline) -> None:
+        self.problem = problem
+        self.bound = bound
+        self.best = best
+        self.base = base
+        self.deadline = deadline
+        self.price = best.dispatch.marginal_price
+        self.reserve_price = np.maximum(best.dispatch.reserve_price, 0.0)
+        self._values: dict[tuple[int, bytes], float] = {}
+        self.twin = _twins(problem)
+        self._allowed: dict[tuple[int, bytes], bool] = {}
+
+    def value(self, g: int, row: np.ndarray) -> float:
+        """Unit g's Lagrangian value for this row at the round's prices (inf: not allowed)."""
+        key = (g, np.packbits(row).tobytes())
+        if key not in self._values:
+            plan = plan_unit(self.problem.thermal[g], self.price, self.reserve_price, row.astype(np.int8))
+            self._values[key] = math.inf if plan is None else plan.value
+        return self._values[key]
+
+    def allowed(self, g: int, row: np.ndarray) -> bool:
+        """Whether the unit's own rules (minimum up/down, initial state, must-run) allow the row."""
+        return math.isfinite(self.value(g, row))
+
+    def forced(self, g: int, on_row: np.ndarray, t: int) -> np.ndarray | None:
+        """Unit g's cheapest row at the prices that keeps its on periods and is on in t."""
+        fixed = np.where(on_row, 1, -1).astype(np.int8)
+        fixed[t] = 1
+        plan = plan_unit(self.problem.thermal[g], self.price, self.reserve_price, fixed)
+        return None if plan is None else plan.on.astype(bool)
+
+    # -- the moves ---------------------------------------------------------------------
+
+    def proposals(self) -> list[tuple[int, np.ndarray]]:
+        """Single-row changes: the most promising starts, and every block dropped."""
+        on = self.best.on
+        starts: dict[tuple[int, bytes], tuple[float, int, np.ndarray]] = {}
+        for g in range(on.shape[0]):
+            current = self.value(g, on[g])
+            for t in np.flatnonzero(~on[g]):
+                row = self.forced(g, on[g], int(t))
+                if row is None:
+                    continue
+                key = (g, np.packbits(row).tobytes())
+                if key not in starts:
+                    starts[key] = (self.value(g, row) - current, g, row)
+        moves = [(g, row) for _, g, row in sorted(starts.values(), key=lambda m: m[0])[:START_MOVES]]
+        for g, unit in enumerate(self.problem.thermal):
+            if unit.must_run:
+                continue
+            for start, end in on_blocks(on[g]):
+                row = on[g].copy()
+                row[start:end] = False
+                if self.allowed(g, row):
+                    moves.append((g, row))
+        return moves
+
+    def complete(self, est: Estimate, changed: int) -> Estimate | None:
+        """Cover what the move left short, then drop what it made unnecessary."""
+        keep = {changed}
+        for _ in range(MAX_COVERS):
+            if est.feasible:
+                break
+            t = int(np.argmax(est.short))
+            options = {}
+            for h in np.flatnonzero(~est.on[:, t]):
+                row = self.forced(int(h), est.on[h], t)
+                if row is not None:
+                    gain = self.value(int(h), row) - self.value(int(h), est.on[h])
+                    # Identical units (a plant's twin turbines) give the same option: keep one.
+                    options.setdefault((round(gain, 6), self.twin[h], row.tobytes()), (gain, int(h), row))
+            best: Estimate | None = None
+            chosen = -1
+            # The cheapest options, and the cheapest per MW they add (a big unit's day costs
+            # more than a small one's but may replace several).
+            cheapest = sorted(options.values(), key=lambda o: o[0])[:REPLACEMENTS]
+            per_mw = sorted(options.values(), key=lambda o: o[0] / max(self.problem.thermal[o[1]].pmax, 1e-6))[:REPLACEMENTS]
+            tried = {id(o) for o in cheapest}
+            for _, h, row in cheapest + [o for o in per_mw if id(o) not in tried]:
+                trial = self.bound.change(est, {h: row})
+                if trial is None:
+                    continue
+                trial = self.settle(trial, keep | {h})
+                if best is None or _key(trial) < _key(best):
+                    best, chosen = trial, h
+            if best is None:
+                return None
+            est = best
+            keep.add(chosen)
+        return self.settle(est, keep) if est.feasible else None
+
+    def settle(self, est: Estimate, keep: set[int]) -> Estimate:
+        """Greedily drop or shorten (by a period at either end) the blocks of units other than
+        `keep` in the periods the move touched, while the bound falls."""
+        touched = np.flatnonzero((est.on != self.base.on).any(axis=0))
+        if touched.size == 0:
+            return est
+        lo_t, hi_t = int(touched[0]) - 1, int(touched[-1]) + 2
+        for _ in range(SETTLE_STEPS):
+            best = est
+            for h, unit in enumerate(self.problem.thermal):
+                for start, end in on_blocks(est.on[h]):
+                    if end < lo_t or start > hi_t:
+                        continue
+                    # (a, b, state): periods a..b-1 set to state. Dropping a whole block is
+                    # for the units the move did not choose; every unit may move its ends.
+                    edits = [(start, start + 1, False), (end - 1, end, False)]
+                    if h in keep:
+                        edits += [(start - 1, start, True), (end, end + 1, True)]
+                    elif not unit.must_run:
+                        edits.append((start, end, False))
+                    for a, b, state in edits:
+                        if a < 0 or b > est.on.shape[1] or (not state and unit.must_run):
+                            continue
+                        row = est.on[h].copy()
+                        row[a:b] = state
+                        if not self.allowed(h, row):
+                            continue
+                        trial = self.bound.change(est, {h: row})
+                        if trial is not None and trial.total < best.total - 1e-9 * abs(best.total):
+                            best = trial
+            if best is est:
+                break
+            est = best
+        return est
+
+
+def _twins(problem: Problem) -> list[int]:
+    """For each unit, the first unit with the same data but its name (twins are interchangeable)."""
+    first: dict[tuple[object, ...], int] = {}
+    out = []
+    for g, unit in enumerate(problem.thermal):
+        data = dataclasses.astuple(dataclasses.replace(unit, name=""))
+        out.append(first.setdefault(data, g))
+    return out
+
+
+def _key(est: Estimate) -> tuple[float, float]:
+    """Feasible and cheap first, then the least short."""
+    return (est.total, float(est.short.sum()))
+
+
+def exchange_search(
+    problem: Problem,
+    schedule: Schedule,
+    repairer: Repairer,
+    deadline: Deadline | float,
+    on_better: Callable[[Schedule], None] | None = None,
+) -> Schedule:
+    """Compound moves on `schedule` until none pays or the deadline passes (see module doc)."""
+    deadline = Deadline.of(deadline)
+    bound = DispatchBound(problem, lambda g, row: float(unit_startup_costs(problem.thermal[g], row).sum()))
+    best = schedule
+    while not deadline.passed():
+        base = bound.evaluate(best.on)
+        if base is None:
+            break
+        round_ = _Round(problem, bound, best, base, deadline)
+        found: dict[bytes, tuple[float, np.ndarray]] = {}
+        for g, row in round_.proposals():
+            if deadline.passed():
+                break
+            est = bound.change(base, {g: row})
+            if est is None:
+                continue
+            est = round_.complete(est, g)
+            if est is None or not est.total < base.total - 1e-9 * abs(base.total):
+                continue
+            key = np.packbits(est.on).tobytes()
+            found.setdefault(key, (est.total - base.total, est.on))
+        improved = False
+        for _, on in sorted(found.values(), key=lambda f: f[0])[:VERIFY_PER_ROUND]:
+            if deadline.passed():
+                break
+            candidate = _exact(problem, on, repairer, round_)
+            if candidate is not None and candidate.total < best.total - 1e-9 * abs(best.total):
+                best = candidate
+                improved = True
+                if on_better is not None:
+                    on_better(best)
+                break
+        if not improved:
+            break
+    return best
+
+
+def _exact(problem: Problem, on: np.ndarray, repairer: Repairer, round_: _Round) -> Schedule | None:
+    """The move's schedule, dispatched exactly; when ramps make it infeasible (which the bound
+    cannot see), repaired the usual way at the round's prices."""
+    repairer.work += 1
+    try:
+        result = dispatch(problem, on)
+    except ScheduleInfeasible:
+        return repairer.repair(on, round_.price, round_.reserve_price, None, None)
+    costs = np.array([unit_startup_costs(u, on[g]) for g, u in enumerate(problem.thermal)])
+    return Schedule(on=on, dispatch=result, startup_cost=costs)
