@@ -176,7 +176,7 @@ class DispatchBound:
 
 
 @nb.njit(cache=True)
-def _merit_order_columns(  # noqa: PLR0913 - a compiled kernel takes its arrays one by one
+def _merit_order_columns(
     on: np.ndarray, lo: np.ndarray, hi: np.ndarray, cap: np.ndarray, periods: np.ndarray, scale: np.ndarray,
     no_load: np.ndarray, pmin: np.ndarray, demand: np.ndarray, reserve: np.ndarray, w_lo: np.ndarray,
     w_hi: np.ndarray, seg_unit: np.ndarray, seg_start: np.ndarray, seg_width: np.ndarray, seg_slope: np.ndarray,

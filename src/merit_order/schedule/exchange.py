@@ -110,13 +110,13 @@ class _Round:
             if est.feasible:
                 break
             t = int(np.argmax(est.short))
-            options = {}
-            for h in np.flatnonzero(~est.on[:, t]):
-                row = self.forced(int(h), est.on[h], t)
+            options: dict[tuple[float, int, bytes], tuple[float, int, np.ndarray]] = {}
+            for h in (int(u) for u in np.flatnonzero(~est.on[:, t])):
+                row = self.forced(h, est.on[h], t)
                 if row is not None:
-                    gain = self.value(int(h), row) - self.value(int(h), est.on[h])
+                    gain = self.value(h, row) - self.value(h, est.on[h])
                     # Identical units (a plant's twin turbines) give the same option: keep one.
-                    options.setdefault((round(gain, 6), self.twin[h], row.tobytes()), (gain, int(h), row))
+                    options.setdefault((round(gain, 6), self.twin[h], row.tobytes()), (gain, h, row))
             best: Estimate | None = None
             chosen = -1
             # The cheapest options, and the cheapest per MW they add (a big unit's day costs

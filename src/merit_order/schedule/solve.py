@@ -30,8 +30,8 @@ from .branch import branch_and_bound, exact_value
 from .bundle import BundleMaximiser, OracleAnswer
 from .deadline import Deadline
 from .dive import dive
-from .exchange import exchange_search
 from .errors import ScheduleError, ScheduleInfeasible
+from .exchange import exchange_search
 from .lagrangian import (
     SAFETY_ABSOLUTE,
     SAFETY_RELATIVE,
