@@ -28,7 +28,7 @@ from merit_order.schedule.read import read_problem
 from merit_order.schedule.solution import schedule_document
 from merit_order.schedule.solve import ScheduleResult
 
-REGRESSIONS = Path(__file__).resolve().parents[1] / "data" / "uc" / "regressions"
+SAVED = Path(__file__).resolve().parents[1] / "data" / "uc_schedules"
 
 
 def _schedule(problem: Problem, on: np.ndarray) -> Schedule:
@@ -84,7 +84,7 @@ def test_the_four_unit_move_on_a_windy_day_is_found() -> None:
     (711,668.3; the dives and one-unit moves got no further than 711,529.4 from it): stopping a
     steam unit pays only with a combined cycle started, a second steam unit and nine turbines
     dropped. HiGHS proves 705,127.6 optimal."""
-    saved = json.loads((REGRESSIONS / "compound-move-2020-11-25.json").read_text())
+    saved = json.loads((SAVED / "compound-move-2020-11-25.json").read_text())
     instance = load_instance(saved["instance"], saved["periods"])
     problem = read_problem(instance)
     on = np.array([[c == "1" for c in saved["on"][u.name]] for u in problem.thermal])
