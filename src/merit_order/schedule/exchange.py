@@ -237,7 +237,7 @@ def _exact(problem: Problem, on: np.ndarray, repairer: Repairer, round_: _Round)
     cannot see), repaired the usual way at the round's prices."""
     repairer.work += 1
     try:
-        result = dispatch(problem, on)
+        result = dispatch(problem, on, prove_infeasible=False)
     except ScheduleInfeasible:
         return repairer.repair(on, round_.price, round_.reserve_price, None, None)
     costs = np.array([unit_startup_costs(u, on[g]) for g, u in enumerate(problem.thermal)])

@@ -181,7 +181,7 @@ class Repairer:
                 self.attempts += 1
                 self.work += DISPATCH_WORK * len(units)
                 try:
-                    result = dispatch(self.problem, on)
+                    result = dispatch(self.problem, on, prove_infeasible=False)
                 except ScheduleInfeasible as exc:
                     message = str(exc)
                     match = _PERIOD.search(message)
@@ -282,7 +282,7 @@ def _changed_unit(problem: Problem, best: Schedule, g: int, trial: np.ndarray) -
     """`best` with unit g's row replaced by trial[g], dispatched exactly (None: no dispatch).
     Only unit g's start-ups change, so only they are priced again."""
     try:
-        result = dispatch(problem, trial)
+        result = dispatch(problem, trial, prove_infeasible=False)
     except ScheduleInfeasible:
         return None
     costs = best.startup_cost.copy()
