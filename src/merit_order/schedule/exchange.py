@@ -29,7 +29,7 @@ from .dispatch_bound import DispatchBound, Estimate
 from .errors import ScheduleInfeasible
 from .lagrangian import plan_unit
 from .model import Problem
-from .primal import Repairer, Schedule, on_blocks, unit_startup_costs
+from .primal import DISPATCH_WORK, Repairer, Schedule, on_blocks, unit_startup_costs
 
 #: Start-moves kept per round: those whose unit gains most at the schedule's own prices.
 START_MOVES = 60
@@ -46,17 +46,15 @@ VERIFY_PER_ROUND = 6
 class _Round:
     """One round's fixed context: the schedule, its prices, its bound."""
 
-    def __init__(self, problem: Problem, bound: DispatchBound, best: Schedule, base: Estimate, deadline: Deadline) -> None:
+    def __init__(self, problem: Problem, bound: DispatchBound, best: Schedule, base: Estimate, twin: list[int]) -> None:
         self.problem = problem
         self.bound = bound
         self.best = best
         self.base = base
-        self.deadline = deadline
+        self.twin = twin
         self.price = best.dispatch.marginal_price
         self.reserve_price = np.maximum(best.dispatch.reserve_price, 0.0)
         self._values: dict[tuple[int, bytes], float] = {}
-        self.twin = _twins(problem)
-        self._allowed: dict[tuple[int, bytes], bool] = {}
 
     def value(self, g: int, row: np.ndarray) -> float:
         """Unit g's Lagrangian value for this row at the round's prices (inf: not allowed)."""
@@ -198,12 +196,13 @@ def exchange_search(
     """Compound moves on `schedule` until none pays or the deadline passes (see module doc)."""
     deadline = Deadline.of(deadline)
     bound = DispatchBound(problem, lambda g, row: float(unit_startup_costs(problem.thermal[g], row).sum()))
+    twin = _twins(problem)
     best = schedule
     while not deadline.passed():
         base = bound.evaluate(best.on)
         if base is None:
             break
-        round_ = _Round(problem, bound, best, base, deadline)
+        round_ = _Round(problem, bound, best, base, twin)
         found: dict[bytes, tuple[float, np.ndarray]] = {}
         for g, row in round_.proposals():
             if deadline.passed():
@@ -235,7 +234,7 @@ def exchange_search(
 def _exact(problem: Problem, on: np.ndarray, repairer: Repairer, round_: _Round) -> Schedule | None:
     """The move's schedule, dispatched exactly; when ramps make it infeasible (which the bound
     cannot see), repaired the usual way at the round's prices."""
-    repairer.work += 1
+    repairer.work += DISPATCH_WORK * len(problem.thermal)
     try:
         result = dispatch(problem, on, prove_infeasible=False)
     except ScheduleInfeasible:
