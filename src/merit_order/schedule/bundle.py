@@ -62,7 +62,7 @@ def project_simplex(v: np.ndarray) -> np.ndarray:
     return np.maximum(v - theta, 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _fista_simplex(
     grads: np.ndarray,
     consts: np.ndarray,
