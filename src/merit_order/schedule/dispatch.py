@@ -127,6 +127,8 @@ class _Fleet:
     seg_ptr: np.ndarray  # (G+1,) each unit's lines in seg_m / seg_h
     seg_m: np.ndarray  # slope of each line (cost per MW)
     seg_h: np.ndarray  # line j: c >= m_j p - seg_h_j  (p above Pmin, c cost above no-load)
+    seg_start: np.ndarray  # where segment j begins, MW above Pmin
+    seg_width: np.ndarray  # its width, MW
     max_slope: float
     typical_slope: float  # mean slope weighted by segment width: the cost scale
     w_lo: np.ndarray  # (T,) renewable minimum in total
@@ -151,6 +153,7 @@ def _fleet(problem: Problem) -> _Fleet:
     ms: list[float] = []
     widths: list[float] = []
     hs: list[float] = []
+    starts: list[float] = []
     for u in units:
         mw = np.asarray(u.curve_mw, dtype=float)
         cost = np.asarray(u.curve_cost, dtype=float)
@@ -162,6 +165,7 @@ def _fleet(problem: Problem) -> _Fleet:
             # c >= (cost_j - cost_0) + m (p - (mw_j - pmin))  <=>  m p - c <= m (mw_j - pmin) - (cost_j - cost_0)
             ms.append(m)
             widths.append(width)
+            starts.append(mw[j] - u.pmin)
             hs.append(m * (mw[j] - u.pmin) - (cost[j] - cost[0]))
         ptr.append(len(ms))
     T = problem.periods
@@ -189,6 +193,8 @@ def _fleet(problem: Problem) -> _Fleet:
         seg_ptr=np.array(ptr, dtype=np.int64),
         seg_m=seg_m,
         seg_h=np.array(hs, dtype=float),
+        seg_start=np.array(starts, dtype=float),
+        seg_width=np.array(widths, dtype=float),
         max_slope=float(np.max(np.abs(seg_m)) * scale.max(initial=1.0)) if seg_m.size else 0.0,
         typical_slope=float(np.average(np.abs(seg_m), weights=np.array(widths)) * mean_scale)
         if seg_m.size and sum(widths) > 0

@@ -49,29 +49,19 @@ _SEGMENTS: weakref.WeakKeyDictionary[Problem, _Segments] = weakref.WeakKeyDictio
 
 
 def _segments(problem: Problem) -> _Segments:
+    """The dispatch's segments (`dispatch._fleet`), with each one's unit and the slope order."""
     cached = _SEGMENTS.get(problem)
     if cached is not None:
         return cached
-    unit, start, width, slope = [], [], [], []
-    for g, u in enumerate(problem.thermal):
-        mw = np.asarray(u.curve_mw, dtype=float)
-        cost = np.asarray(u.curve_cost, dtype=float)
-        for j in range(len(mw) - 1):
-            w = mw[j + 1] - mw[j]
-            if w <= 1e-12:
-                continue
-            unit.append(g)
-            start.append(mw[j] - u.pmin)
-            width.append(w)
-            slope.append((cost[j + 1] - cost[j]) / w)
-    slopes = np.array(slope, dtype=float)
+    fleet = _fleet(problem)
+    unit = np.repeat(np.arange(len(problem.thermal), dtype=np.int64), np.diff(fleet.seg_ptr))
     scaled = any(u.cost_scale is not None for u in problem.thermal)
     segments = _Segments(
-        unit=np.array(unit, dtype=np.int64),
-        start=np.array(start, dtype=float),
-        width=np.array(width, dtype=float),
-        slope=slopes,
-        order=None if scaled else np.argsort(slopes, kind="stable"),
+        unit=unit,
+        start=fleet.seg_start,
+        width=fleet.seg_width,
+        slope=fleet.seg_m,
+        order=None if scaled else np.argsort(fleet.seg_m, kind="stable"),
     )
     _SEGMENTS[problem] = segments
     return segments
