@@ -23,7 +23,7 @@ from merit_order.schedule.errors import ScheduleInfeasible, ScheduleInputError
 from merit_order.schedule.exchange import exchange_search
 from merit_order.schedule.lagrangian import plan_unit
 from merit_order.schedule.model import Problem
-from merit_order.schedule.primal import Repairer, Schedule, unit_startup_costs
+from merit_order.schedule.primal import Repairer, Schedule
 from merit_order.schedule.read import read_problem
 from merit_order.schedule.solution import schedule_document
 from merit_order.schedule.solve import ScheduleResult
@@ -32,8 +32,7 @@ SAVED = Path(__file__).resolve().parents[1] / "data" / "uc_schedules"
 
 
 def _schedule(problem: Problem, on: np.ndarray) -> Schedule:
-    costs = np.array([unit_startup_costs(u, on[g]) for g, u in enumerate(problem.thermal)])
-    return Schedule(on=on, dispatch=dispatch(problem, on), startup_cost=costs)
+    return Schedule.priced(problem, on, dispatch(problem, on))
 
 
 def _checked(instance: dict[str, Any], problem: Problem, schedule: Schedule) -> None:

@@ -9,7 +9,7 @@ Pure: no web, no I/O (docs/schedules.md).
 
 Folders by stage of the model: reading (`read*.py`), the model (`model.py`), the bound
 (`lagrangian.py`, `unit_subproblem.py`, `bundle.py`), schedules (`dispatch.py`, `primal.py`,
-`dive.py`), exactness (`branch.py`, `joint_dp.py`), the driver (`solve.py`) and the answer
+`dive.py`; `dispatch_bound.py` and `exchange.py` for the compound moves), exactness (`branch.py`, `joint_dp.py`), the driver (`solve.py`) and the answer
 (`solution.py`).
 """
 

@@ -31,7 +31,7 @@ from .dispatch import dispatch
 from .errors import ScheduleInfeasible
 from .lagrangian import DualPoint, evaluate, plan_unit
 from .model import Problem
-from .primal import Repairer, Schedule, unit_startup_costs
+from .primal import Repairer, Schedule
 
 
 class _NodeInfeasible(Exception):
@@ -109,8 +109,7 @@ def exact_value(problem: Problem, on: np.ndarray) -> Schedule | None:
         result = dispatch(problem, on)
     except ScheduleInfeasible:
         return None
-    costs = np.array([unit_startup_costs(u, on[g]) for g, u in enumerate(problem.thermal)])
-    return Schedule(on=on, dispatch=result, startup_cost=costs)
+    return Schedule.priced(problem, on, result)
 
 
 def branch_and_bound(

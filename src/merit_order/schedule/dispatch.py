@@ -1338,8 +1338,9 @@ def dispatch(problem: Problem, on: np.ndarray, *, prove_infeasible: bool = True)
     (the message says so); ValueError when `on` has the wrong shape.
 
     `prove_infeasible=False` is for a search asking "is this commitment worth pricing?": the
-    first proven optimum that needs the elastics at their starting price (1e3 x the dearest
-    slope) is the verdict, without the price raised step by step to prove it. Proving costs
+    first interior point near its optimum that uses more than 1e-3 MW of the elastics at their
+    starting price (1e3 x the dearest slope), or the first proven optimum that uses them at
+    all, is the verdict, without the price raised step by step to prove it. Proving costs
     10-30 interior points (2-7 s on rts_gmlc at 48 periods against 0.1-0.2 s for a feasible
     commitment), and the repair meets such commitments at every step. A commitment called
     infeasible this way could only have a dispatch in which each MW of shortfall avoided

@@ -19,8 +19,6 @@ bind, the bound *is* the dispatch cost, which is why it ranks moves well.
 from __future__ import annotations
 
 import math
-import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numba as nb
@@ -29,42 +27,10 @@ import numpy as np
 from .dispatch import _fleet, _unit_bounds
 from .errors import ScheduleInfeasible
 from .model import Problem
+from .primal import unit_startup_costs
 
 #: MW of slack allowed before a period is declared short (rounding in the bounds).
 _TOL = 1e-7
-
-
-@dataclass(frozen=True)
-class _Segments:
-    """Every unit's cost curve above Pmin as segments: start (MW above Pmin), width, slope."""
-
-    unit: np.ndarray  # (S,) unit index of each segment
-    start: np.ndarray  # (S,) MW above Pmin where the segment begins
-    width: np.ndarray  # (S,)
-    slope: np.ndarray  # (S,) cost per MW per period (before the unit's cost scale)
-    order: np.ndarray | None  # (S,) segments by slope when no unit has a per-period scale
-
-
-_SEGMENTS: weakref.WeakKeyDictionary[Problem, _Segments] = weakref.WeakKeyDictionary()
-
-
-def _segments(problem: Problem) -> _Segments:
-    """The dispatch's segments (`dispatch._fleet`), with each one's unit and the slope order."""
-    cached = _SEGMENTS.get(problem)
-    if cached is not None:
-        return cached
-    fleet = _fleet(problem)
-    unit = np.repeat(np.arange(len(problem.thermal), dtype=np.int64), np.diff(fleet.seg_ptr))
-    scaled = any(u.cost_scale is not None for u in problem.thermal)
-    segments = _Segments(
-        unit=unit,
-        start=fleet.seg_start,
-        width=fleet.seg_width,
-        slope=fleet.seg_m,
-        order=None if scaled else np.argsort(fleet.seg_m, kind="stable"),
-    )
-    _SEGMENTS[problem] = segments
-    return segments
 
 
 @dataclass(frozen=True)
@@ -103,11 +69,14 @@ class DispatchBound:
 
     Unit rows are cached by content: a local search meets the same rows again and again."""
 
-    def __init__(self, problem: Problem, startup_cost: Callable[[int, np.ndarray], float]) -> None:
+    def __init__(self, problem: Problem) -> None:
         self.problem = problem
-        self.fleet = _fleet(problem)
-        self.segments = _segments(problem)
-        self._startup_cost = startup_cost
+        self.fleet = fleet = _fleet(problem)
+        # The dispatch's cost segments (fleet.seg_*): each one's unit, and their order by slope
+        # when it is the same in every period (no unit has a per-period cost scale).
+        self._seg_unit = np.repeat(np.arange(len(problem.thermal), dtype=np.int64), np.diff(fleet.seg_ptr))
+        scaled = any(u.cost_scale is not None for u in problem.thermal)
+        self._order = np.empty(0, dtype=np.int64) if scaled else np.argsort(fleet.seg_m, kind="stable").astype(np.int64)
         self._rows: dict[tuple[int, bytes], _Row | None] = {}
 
     def row(self, g: int, on_row: np.ndarray) -> _Row | None:
@@ -119,7 +88,8 @@ class DispatchBound:
             except ScheduleInfeasible:
                 self._rows[key] = None
             else:
-                self._rows[key] = _Row(units.lo[0], units.hi[0], units.cap[0], self._startup_cost(g, on_row))
+                startup = float(unit_startup_costs(self.problem.thermal[g], on_row).sum())
+                self._rows[key] = _Row(units.lo[0], units.hi[0], units.cap[0], startup)
         return self._rows[key]
 
     def evaluate(self, on: np.ndarray) -> Estimate | None:
@@ -157,11 +127,11 @@ class DispatchBound:
         self, on: np.ndarray, lo: np.ndarray, hi: np.ndarray, cap: np.ndarray, periods: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Each listed period's merit-order cost and shortfall (see the module's doc)."""
-        fleet, seg, problem = self.fleet, self.segments, self.problem
+        fleet, problem = self.fleet, self.problem
         return _merit_order_columns(
             on, lo, hi, cap, periods.astype(np.int64), fleet.scale, fleet.no_load, fleet.pmin,
             problem.demand, problem.reserve, fleet.w_lo, fleet.w_hi,
-            seg.unit, seg.start, seg.width, seg.slope, seg.order if seg.order is not None else np.empty(0, dtype=np.int64), fleet.ru,
+            self._seg_unit, fleet.seg_start, fleet.seg_width, fleet.seg_m, self._order, fleet.ru,
         )
 
 
@@ -248,12 +218,7 @@ def _merit_order_columns(
 
 
 def production_bound(problem: Problem, on: np.ndarray) -> float:
-    """A lower bound on `dispatch(problem, on).production_cost`: math.inf when the bound alone
-    proves some period infeasible. Raises ScheduleInfeasible, as the dispatch would, when a
-    unit cannot follow its own commitment (ramps from its initial output...)."""
-    on = np.asarray(on, dtype=bool)
-    fleet = _fleet(problem)
-    units = _unit_bounds(problem, fleet, on)
-    bound = DispatchBound(problem, lambda g, row: 0.0)
-    column, short = bound._columns(on, units.lo, units.hi, units.cap, np.arange(problem.periods))
-    return math.inf if np.any(short > _TOL) else float(column.sum())
+    """A lower bound on `dispatch(problem, on).production_cost`; math.inf when the bound alone
+    proves that no dispatch exists (a period short, or a unit unable to follow its row)."""
+    estimate = DispatchBound(problem).evaluate(on)
+    return math.inf if estimate is None or not estimate.feasible else float(estimate.column.sum())

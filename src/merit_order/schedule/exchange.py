@@ -29,7 +29,7 @@ from .dispatch_bound import DispatchBound, Estimate
 from .errors import ScheduleInfeasible
 from .lagrangian import plan_unit
 from .model import Problem
-from .primal import DISPATCH_WORK, Repairer, Schedule, on_blocks, unit_startup_costs
+from .primal import DISPATCH_WORK, Repairer, Schedule, on_blocks
 
 #: Start-moves kept per round: those whose unit gains most at the schedule's own prices.
 START_MOVES = 60
@@ -195,7 +195,7 @@ def exchange_search(
 ) -> Schedule:
     """Compound moves on `schedule` until none pays or the deadline passes (see module doc)."""
     deadline = Deadline.of(deadline)
-    bound = DispatchBound(problem, lambda g, row: float(unit_startup_costs(problem.thermal[g], row).sum()))
+    bound = DispatchBound(problem)
     twin = _twins(problem)
     best = schedule
     while not deadline.passed():
@@ -239,5 +239,4 @@ def _exact(problem: Problem, on: np.ndarray, repairer: Repairer, round_: _Round)
         result = dispatch(problem, on, prove_infeasible=False)
     except ScheduleInfeasible:
         return repairer.repair(on, round_.price, round_.reserve_price, None, None)
-    costs = np.array([unit_startup_costs(u, on[g]) for g, u in enumerate(problem.thermal)])
-    return Schedule(on=on, dispatch=result, startup_cost=costs)
+    return Schedule.priced(problem, on, result)

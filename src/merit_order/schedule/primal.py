@@ -39,6 +39,12 @@ class Schedule:
     dispatch: Dispatch
     startup_cost: np.ndarray  # (G, T)
 
+    @classmethod
+    def priced(cls, problem: Problem, on: np.ndarray, result: Dispatch) -> Schedule:
+        """The schedule of commitment `on` dispatched as `result`, its starts priced."""
+        costs = np.array([unit_startup_costs(u, on[g]) for g, u in enumerate(problem.thermal)]).reshape(on.shape)
+        return cls(on=on, dispatch=result, startup_cost=costs)
+
     @property
     def startup_total(self) -> float:
         return float(self.startup_cost.sum())
@@ -189,8 +195,7 @@ class Repairer:
                     state = 0 if ("at least" in message or "come down" in message) else 1
                     strict = False
                 else:
-                    costs = np.array([unit_startup_costs(u, on[g]) for g, u in enumerate(units)])
-                    return Schedule(on=on, dispatch=result, startup_cost=costs)
+                    return Schedule.priced(self.problem, on, result)
             if self._move(on, caps, t, state, price, reserve_price, strict):
                 pass
             elif not (strict and self._move(on, caps, t, state, price, reserve_price, False)):

@@ -3,14 +3,19 @@ kernels once, so that every solving process forked from the server starts warm.
 
 Why a module with a side effect: the fork server runs what it preloads by importing it, and
 numba loads each kernel from its cache on first call, not at import (about a second for
-the solver's kernels). Solving the packaged 3-unit example here makes those calls once, in
-the server; its children inherit them. Any failure is ignored: a cold child still works.
+the solver's kernels). Solving the packaged examples here (and evaluating the compound
+moves' bound once) makes those calls in the server; its children inherit them. Any failure is ignored: a cold child still works.
 """
 
 from __future__ import annotations
 
 import json
 from importlib import resources
+
+import numpy as np
+
+from merit_order.schedule import read_problem
+from merit_order.schedule.dispatch_bound import production_bound
 
 from .runner import ScheduleOptions, solve_request
 
@@ -29,6 +34,11 @@ def warm() -> None:
                           ("schedule_desk.json", ScheduleOptions(gap=0.001, time_limit_s=60.0))):
         example = json.loads(resources.files("merit_order").joinpath("examples", name).read_text())
         solve_request(example, options)
+    # The compound moves' dispatch bound runs only on fleets of more than 40 units, which
+    # neither example is: its kernel is compiled here too (2.5 s on a cold cache, otherwise
+    # spent inside the first large schedule's time limit).
+    problem = read_problem(example)
+    production_bound(problem, np.ones((len(problem.thermal), problem.periods), dtype=bool))
 
 
 try:
