@@ -43,7 +43,7 @@ class DualPoint:
     value: float
     demand_residual: np.ndarray  # (T,) D - sum P: supergradient w.r.t. price
     reserve_residual: np.ndarray  # (T,) R - sum r: supergradient w.r.t. reserve_price
-    plans: list[UnitPlan]
+    unit_on: np.ndarray  # (G, T) int8: each unit's minimising commitment
     renewable: np.ndarray  # (W, T) the renewables' minimising output
 
     def certified(self) -> float:
@@ -53,7 +53,7 @@ class DualPoint:
     @property
     def on(self) -> np.ndarray:
         """(G, T) commitments of the unit plans."""
-        return np.array([plan.on for plan in self.plans], dtype=bool)
+        return self.unit_on.astype(bool)
 
 
 def renewable_limits(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +97,7 @@ def evaluate(
     """
     reserve_price = np.maximum(reserve_price, 0.0)
     value = float(price @ problem.demand + reserve_price @ problem.reserve)
-    plans: list[UnitPlan] = []
+    unit_on = np.zeros((len(problem.thermal), problem.periods), dtype=np.int8)
     total_p = np.zeros(problem.periods)
     total_r = np.zeros(problem.periods)
     if problem.thermal:
@@ -107,7 +107,7 @@ def evaluate(
         batch = fleet_of(problem).solve_arrays(price, reserve_price, masks)
         if not np.isfinite(batch.value).all():
             return None
-        plans = [plan for plan in (batch.plan(g) for g in range(len(problem.thermal))) if plan is not None]
+        unit_on = batch.on  # (no per-unit plan objects: the dual's inner loop calls this ~10^5 times)
         value += float(batch.value.sum())
         total_p += batch.p.sum(axis=0)
         total_r += batch.r.sum(axis=0)
@@ -122,7 +122,7 @@ def evaluate(
         value=value,
         demand_residual=problem.demand - total_p,
         reserve_residual=problem.reserve - total_r,
-        plans=plans,
+        unit_on=unit_on,
         renewable=renewable,
     )
 
