@@ -10,16 +10,34 @@ start-up price MODEL.tex sets apart). Each step pays the exact single-period dis
 the on-set (precomputed for every on-set and period) and the start-ups, priced as MODEL.tex
 prices them. The optimum of this DP *is* the optimum of the MILP: no gap, no tolerance.
 
-Its cost is the number of reachable joint states (about 70,000 per period at most for
-pglib-uc's 5-unit fleet over 48 periods); past `max_states` in a period it gives up and the
-solver falls back on branch and bound. Compiled with numba: the loops are a few tens of
-millions of dictionary operations, far too many for the interpreter.
+Reachable joint states number tens of thousands per period (about 70,000 for pglib-uc's
+5-unit fleet over 48 periods), but almost all of them are provably useless, so the search
+is a bounded one (branch and bound on the DP's layers), which keeps it exact:
+
+- a lower bound on the cost still to come from every state, from two relaxations solved
+  backwards over time: one keeps every unit's on/off bit (or its whole state, for a few
+  units, while that stays small) but lets a unit switch whenever it likes at its cheapest
+  start-up price; the other keeps one unit's whole state and lets the others do whatever
+  is cheapest. The first prices the on-sets, the second sees the minimum up/down times
+  that make a state a dead end (its bound is infinite);
+- an upper bound: the cost of a real schedule, from a beam search (the same DP keeping
+  only the few states with the best cost + bound in each period), and, for a
+  neighbourhood, the base schedule itself;
+- the exact DP then drops every new state whose cost plus bound exceeds the upper bound
+  (plus a hair for rounding). No dropped state lies on an optimal path, and the kept
+  ones are priced with the same arithmetic as before, so the optimum is the same.
+
+On pglib-uc's 5-unit fleets the bound is tight enough that one state or two per period
+survive (a solve takes well under a millisecond), and the 10-unit pwdemars fleets, whose
+joint state space the exhaustive DP could not hold, are solved in milliseconds too. Where
+the bound is weak the DP is as before: past `max_states` states in a period or
+`MAX_TRANSITIONS` in all it gives up and the solver falls back on branch and bound.
+Compiled with numba: the loops are far too many for the interpreter.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 from numba import njit
@@ -34,8 +52,21 @@ MAX_UNITS = 12
 MAX_STATES = 600_000
 #: Joint transitions examined in all before the DP gives up (about half a second of work).
 MAX_TRANSITIONS = 15_000_000
-#: Joint code spaces up to this size are indexed by an array (8 bytes a code) instead of a hash map.
-DENSE_CODES = 8_000_000
+#: States of the on/off relaxation behind the lower bound: every unit's bit while that fits,
+#: then the whole state of the units with the longest memory while that still fits. The
+#: bound costs about 2 * G * states steps a period. The small one is enough when the beam's
+#: schedule comes within BEAM_GAP of it (pglib-uc's 5-unit fleets); otherwise the larger
+#: one, whose exact units see their minimum up/down times, prunes more (on random 2-8 unit
+#: fleets: about 15 % less time in all; larger budgets bought nothing more).
+BOUND_STATES = (256, 4096)
+#: Beam widths tried for the upper bound, the next one only when the previous beam died
+#: (every state it kept ran into a dead end) or left a gap above BEAM_GAP to the lower bound;
+#: the widest only when no beam has found a schedule yet.
+BEAMS = (4, 64, 512)
+#: Relative gap between the beam's schedule and the root lower bound that is worth a wider beam.
+BEAM_GAP = 0.01
+#: Transitions one beam search may examine before it is abandoned (it is only a heuristic).
+BEAM_TRANSITIONS = 2_000_000
 
 
 def ramps_never_bind(unit: ThermalUnit) -> bool:
@@ -170,15 +201,39 @@ def _unit_tables(unit: ThermalUnit, periods: int) -> tuple[int, int, int, np.nda
     koff = max(unit.min_down, last_lag, 1)
     start_in = np.zeros((periods, koff + 1))
     start_init = np.zeros(periods)
-    for t in range(periods):
+    # From period `last_lag` on (1-based), every category's window test is t1 >= lag[s+1]:
+    # the price no longer depends on the period, so the later rows copy that one (pricing
+    # each cell in Python was most of a 5-unit solve's time).
+    rows = min(periods, max(last_lag, 1))
+    for t in range(rows):
         for k in range(1, koff + 1):
             start_in[t, k] = unit.startup_cost(t + 1, k)
         start_init[t] = unit.startup_cost(t + 1, None)
+    start_in[rows:] = start_in[rows - 1]
+    start_init[rows:] = start_init[rows - 1]
     if unit.on_t0:
         initial = min(unit.time_up_t0, up)  # on states 0..up: k periods on
     else:
         initial = up + 1 + koff  # the "off since before the horizon" state
     return up, koff, initial, start_in, start_init
+
+
+def _bound_kinds(sizes: np.ndarray, states: int) -> np.ndarray:
+    """How the on/off relaxation keeps each unit: 0 not at all, 1 its on/off bit, 2 its
+    whole state. Units with the most states (the longest minimum up/down times and lags,
+    whose timing matters most) first, within `states` relaxed states."""
+    kind = np.zeros(sizes.shape[0], dtype=np.int64)
+    order = np.argsort(-sizes, kind="stable")
+    space = 1
+    for i in order:
+        if space * 2 <= states:
+            kind[i] = 1
+            space *= 2
+    for i in order:
+        if kind[i] == 1 and space // 2 * int(sizes[i]) <= states:
+            kind[i] = 2
+            space = space // 2 * int(sizes[i])
+    return kind
 
 
 def solve_joint(
@@ -237,13 +292,38 @@ def solve_joint(
     downs = np.array([units[g].min_down for g in free], dtype=np.int64)
     down_t0 = np.array([units[g].time_down_t0 for g in free], dtype=np.int64)
     must = np.array([units[g].must_run for g in free], dtype=np.bool_)
-    radix = np.ones(count, dtype=np.int64)
-    for i in range(1, count):
-        radix[i] = radix[i - 1] * (ups[i - 1] + koffs[i - 1] + 2)
-    code_space = int(radix[-1] * (ups[-1] + koffs[-1] + 2))
-    dense_size = code_space if code_space <= DENSE_CODES else 0
+    sizes = ups + koffs + 2
+    moves, move_next, move_cost = _unit_moves(periods, ups, koffs, downs, down_t0, must, start_in_all, start_init_all)
+    unit_bound = _unit_bounds(periods, ups, sizes, moves, move_next, move_cost, table)
+    unit_root = max((float(unit_bound[i, 0, initial[i]]) for i in range(count)), default=0.0)
+    upper = math.inf
+    if base is not None:  # the neighbourhood's centre is one of its schedules
+        upper = float(_path_cost(periods, ups, initial, moves, move_next, move_cost, table, base[free].astype(np.int64)))
+    for states in BOUND_STATES:
+        bound, bound_of = _relaxed_bound(periods, ups, sizes, _bound_kinds(sizes, states), must, moves, move_next, move_cost, table)
+        root = max(unit_root, float(bound[0, int(bound_of[np.arange(count), initial].sum())]))
+        if root == math.inf:  # even a relaxation cannot meet every period
+            return math.inf, np.zeros((len(units), periods), dtype=bool)
+        if upper <= root + BEAM_GAP * abs(root):
+            break
+        for width in BEAMS:
+            if width > BEAMS[1] and upper < math.inf:
+                break
+            status, cost, _ = _joint_dp(
+                periods, ups, sizes, initial, moves, move_next, move_cost, table, bound, bound_of, unit_bound,
+                math.inf, width, max_states, BEAM_TRANSITIONS,
+            )
+            if status == 0:
+                upper = min(upper, float(cost))
+                if upper <= root + BEAM_GAP * abs(root):
+                    break
+        if upper <= root + BEAM_GAP * abs(root):
+            break
+    # The hair above the upper bound covers rounding between the bound's sums and the DP's.
+    cutoff = upper + 1e-9 * abs(upper) + 1e-9 if math.isfinite(upper) else math.inf
     status, cost, on = _joint_dp(
-        periods, ups, koffs, downs, down_t0, must, initial, radix, start_in_all, start_init_all, table, max_states, dense_size, MAX_TRANSITIONS
+        periods, ups, sizes, initial, moves, move_next, move_cost, table, bound, bound_of, unit_bound,
+        cutoff, 0, max_states, MAX_TRANSITIONS,
     )
     if status == 1:
         return None
@@ -256,160 +336,429 @@ def solve_joint(
 
 
 @njit(cache=True)
-def _joint_dp(
+def _unit_moves(
     periods: int,
     ups: np.ndarray,
     koffs: np.ndarray,
     downs: np.ndarray,
     down_t0: np.ndarray,
     must: np.ndarray,
-    initial: np.ndarray,
-    radix: np.ndarray,
     start_in: np.ndarray,
     start_init: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every unit's moves from every state in every period, tabulated once: (count (T, G, S),
+    next state (T, G, S, 2), cost (T, G, S, 2)), S the largest unit's state count.
+
+    Unit state numbering: 0..up = on for k periods (k capped at up); up+1..up+koff = off
+    for k periods since an in-horizon shutdown (capped at koff); up+1+koff = off since
+    before the horizon. A state is on exactly when its number is at most up.
+    """
+    count = ups.shape[0]
+    width = 1
+    for g in range(count):
+        width = max(width, ups[g] + koffs[g] + 2)
+    moves = np.zeros((periods, count, width), dtype=np.int64)
+    move_next = np.zeros((periods, count, width, 2), dtype=np.int64)
+    move_cost = np.zeros((periods, count, width, 2))
+    for t in range(periods):
+        for g in range(count):
+            up = ups[g]
+            koff = koffs[g]
+            for s in range(up + koff + 2):
+                n = 0
+                if s <= up:  # on for s periods
+                    move_next[t, g, s, n] = min(s + 1, up)
+                    n += 1
+                    if s >= up and not must[g]:
+                        move_next[t, g, s, n] = up + 1  # off for 1 period
+                        n += 1
+                elif s <= up + koff:  # off for k periods after an in-horizon shutdown
+                    k = s - up
+                    if not must[g]:
+                        move_next[t, g, s, n] = up + min(k + 1, koff)
+                        n += 1
+                    if k >= downs[g]:
+                        move_next[t, g, s, n] = 1
+                        move_cost[t, g, s, n] = start_in[g, t, k]
+                        n += 1
+                else:  # off since before the horizon
+                    if not must[g]:
+                        move_next[t, g, s, n] = s
+                        n += 1
+                    if down_t0[g] + t >= downs[g]:
+                        move_next[t, g, s, n] = 1
+                        move_cost[t, g, s, n] = start_init[g, t]
+                        n += 1
+                moves[t, g, s] = n
+    return moves, move_next, move_cost
+
+
+@njit(cache=True)
+def _relaxed_bound(
+    periods: int,
+    ups: np.ndarray,
+    sizes: np.ndarray,
+    kind: np.ndarray,
+    must: np.ndarray,
+    moves: np.ndarray,
+    move_next: np.ndarray,
+    move_cost: np.ndarray,
     table: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(bound (T+1, R), code (G, S)): a lower bound on the cost of periods t.. from each
+    relaxed state, and each unit state's share of a joint state's relaxed code (a sum).
+
+    Units of kind 2 keep their moves; kind 1 keep only on/off, may switch off whenever they
+    are not must-run and on at the cheapest start-up price of the period (every real path
+    is a relaxed one, no dearer); kind 0 are dropped and each period charged the cheapest
+    on-set over their choices. The step cost is a sum over units, so the backward step is
+    G passes of a min over one unit's moves, not a pass over all 2**G joint moves.
+    """
+    count = ups.shape[0]
+    width = moves.shape[2]
+    rsize = np.empty(count, dtype=np.int64)
+    keep = 0
+    for g in range(count):
+        rsize[g] = sizes[g] if kind[g] == 2 else (2 if kind[g] == 1 else 1)
+        if kind[g] > 0:
+            keep |= 1 << g
+    rmoves = np.zeros((periods, count, width), dtype=np.int64)
+    rnext = np.zeros((periods, count, width, 2), dtype=np.int64)
+    rcost = np.zeros((periods, count, width, 2))
+    ron = np.zeros((count, width), dtype=np.int64)
+    code_of = np.zeros((count, width), dtype=np.int64)
+    rradix = np.ones(count, dtype=np.int64)
+    for g in range(1, count):
+        rradix[g] = rradix[g - 1] * rsize[g - 1]
+    space = rradix[count - 1] * rsize[count - 1]
+    kept = np.full(table.shape, np.inf)
+    for t in range(periods):
+        for m in range(table.shape[1]):
+            if table[t, m] < kept[t, m & keep]:
+                kept[t, m & keep] = table[t, m]
+    for g in range(count):
+        if kind[g] == 2:
+            for s in range(sizes[g]):
+                ron[g, s] = 1 if s <= ups[g] else 0
+                code_of[g, s] = s * rradix[g]
+            for t in range(periods):
+                for s in range(sizes[g]):
+                    rmoves[t, g, s] = moves[t, g, s]
+                    for c in range(2):
+                        rnext[t, g, s, c] = move_next[t, g, s, c]
+                        rcost[t, g, s, c] = move_cost[t, g, s, c]
+        elif kind[g] == 0:
+            for t in range(periods):
+                rmoves[t, g, 0] = 1  # stays in its one state, for nothing
+        else:  # relaxed state 0 on, 1 off
+            ron[g, 0] = 1
+            for s in range(sizes[g]):
+                code_of[g, s] = (0 if s <= ups[g] else 1) * rradix[g]
+            for t in range(periods):
+                cheapest = np.inf
+                for s in range(ups[g] + 1, sizes[g]):
+                    for c in range(moves[t, g, s]):
+                        if move_next[t, g, s, c] <= ups[g]:
+                            cheapest = min(cheapest, move_cost[t, g, s, c])
+                n = 1  # on: stays on (rnext 0), or goes off unless must-run
+                if not must[g]:
+                    rnext[t, g, 0, 1] = 1
+                    n = 2
+                rmoves[t, g, 0] = n
+                n = 0
+                if not must[g]:
+                    rnext[t, g, 1, 0] = 1
+                    n = 1
+                if cheapest < np.inf:
+                    rnext[t, g, 1, n] = 0
+                    rcost[t, g, 1, n] = cheapest
+                    n += 1
+                rmoves[t, g, 1] = n
+    mask_of = np.zeros(space, dtype=np.int64)
+    for y in range(space):
+        rest = y
+        m = 0
+        for g in range(count):
+            if ron[g, rest % rsize[g]]:
+                m |= 1 << g
+            rest //= rsize[g]
+        mask_of[y] = m
+    bound = np.zeros((periods + 1, space))
+    a = np.empty(space)
+    b = np.empty(space)
+    for t in range(periods - 1, -1, -1):
+        after = bound[t + 1]
+        for y in range(space):
+            a[y] = kept[t, mask_of[y]] + after[y]
+        for g in range(count):
+            stride = rradix[g]
+            size = rsize[g]
+            block = stride * size
+            for s in range(size):
+                k = rmoves[t, g, s]
+                shift0 = (rnext[t, g, s, 0] - s) * stride
+                cost0 = rcost[t, g, s, 0]
+                shift1 = (rnext[t, g, s, 1] - s) * stride
+                cost1 = rcost[t, g, s, 1]
+                for outer in range(s * stride, space, block):
+                    for x in range(outer, outer + stride):
+                        if k == 0:
+                            b[x] = np.inf
+                        elif k == 1:
+                            b[x] = cost0 + a[x + shift0]
+                        else:
+                            b[x] = min(cost0 + a[x + shift0], cost1 + a[x + shift1])
+            a, b = b, a
+        bound[t] = a
+    return bound, code_of
+
+
+@njit(cache=True)
+def _unit_bounds(
+    periods: int,
+    ups: np.ndarray,
+    sizes: np.ndarray,
+    moves: np.ndarray,
+    move_next: np.ndarray,
+    move_cost: np.ndarray,
+    table: np.ndarray,
+) -> np.ndarray:
+    """(G, T+1, S) for each unit, a lower bound on the cost of periods t.. from each of its
+    states: its own moves exactly, every period charged the cheapest on-set in which it has
+    the status it chose. Infinite where its minimum up/down times make the state a dead end,
+    which is what the on/off relaxation cannot see."""
+    count = ups.shape[0]
+    width = moves.shape[2]
+    cheapest = np.full((periods, count, 2), np.inf)  # [t, g, on]
+    for t in range(periods):
+        for m in range(table.shape[1]):
+            v = table[t, m]
+            if v < np.inf:
+                for g in range(count):
+                    on = (m >> g) & 1
+                    if v < cheapest[t, g, on]:
+                        cheapest[t, g, on] = v
+    bound = np.zeros((count, periods + 1, width))
+    for g in range(count):
+        up = ups[g]
+        for t in range(periods - 1, -1, -1):
+            for s in range(sizes[g]):
+                best = np.inf
+                for c in range(moves[t, g, s]):
+                    nx = move_next[t, g, s, c]
+                    v = move_cost[t, g, s, c] + cheapest[t, g, 1 if nx <= up else 0] + bound[g, t + 1, nx]
+                    if v < best:
+                        best = v
+                bound[g, t, s] = best
+    return bound
+
+
+@njit(cache=True)
+def _path_cost(
+    periods: int,
+    ups: np.ndarray,
+    initial: np.ndarray,
+    moves: np.ndarray,
+    move_next: np.ndarray,
+    move_cost: np.ndarray,
+    table: np.ndarray,
+    on: np.ndarray,
+) -> float:
+    """The DP's cost of the commitment `on` ((G, T) of 0/1), inf when its moves are not allowed."""
+    count = ups.shape[0]
+    state = initial.copy()
+    total = 0.0
+    for t in range(periods):
+        mask = 0
+        for g in range(count):
+            s = state[g]
+            found = False
+            for c in range(moves[t, g, s]):
+                nx = move_next[t, g, s, c]
+                if (1 if nx <= ups[g] else 0) == on[g, t]:
+                    total += move_cost[t, g, s, c]
+                    state[g] = nx
+                    found = True
+                    break
+            if not found:
+                return np.inf
+            if on[g, t]:
+                mask |= 1 << g
+        total += table[t, mask]
+    return total
+
+
+@njit(cache=True)
+def _joint_dp(
+    periods: int,
+    ups: np.ndarray,
+    sizes: np.ndarray,
+    initial: np.ndarray,
+    moves: np.ndarray,
+    move_next: np.ndarray,
+    move_cost: np.ndarray,
+    table: np.ndarray,
+    bound: np.ndarray,
+    bound_of: np.ndarray,
+    unit_bound: np.ndarray,
+    cutoff: float,
+    beam: int,
     max_states: int,
-    dense_size: int,
     max_transitions: int,
 ) -> tuple[int, float, np.ndarray]:
     """Forward DP over joint states. Status 0 solved, 1 too many states, 2 infeasible.
 
-    Unit state numbering: 0..up = on for k periods (k capped at up); up+1..up+koff = off
-    for k periods since an in-horizon shutdown (capped at koff); up+1+koff = off since
-    before the horizon.
+    A new state is kept only when its cost plus its lower bound (the larger of the on/off
+    relaxation's and its units' own) is finite and at most `cutoff`. With `beam` > 0 only
+    the `beam` states of best cost + bound go on to the next period: a heuristic schedule
+    (status 2 then only means that the beam died).
     """
     count = ups.shape[0]
+    radix = np.ones(count, dtype=np.int64)
+    for g in range(1, count):
+        radix[g] = radix[g - 1] * sizes[g - 1]
     layer_codes = []
     layer_parent = []
     codes = np.zeros(1, dtype=np.int64)
     for g in range(count):
         codes[0] += initial[g] * radix[g]
     costs = np.zeros(1)
-    next_state = np.zeros((count, 2), dtype=np.int64)
-    next_cost = np.zeros((count, 2))
-    next_on = np.zeros((count, 2), dtype=np.int64)
-    options = np.zeros(count, dtype=np.int64)
+    # One state's joint moves, built unit by unit (unit 0's choice varies fastest).
+    combos = 1 << count
+    c_code = np.zeros(combos, dtype=np.int64)
+    c_cost = np.zeros(combos)
+    c_mask = np.zeros(combos, dtype=np.int64)
+    c_relaxed = np.zeros(combos, dtype=np.int64)
+    c_units = np.zeros(combos)
     state = np.zeros(count, dtype=np.int64)
-    choice = np.zeros(count, dtype=np.int64)
-    # Joint codes -> position in this period's lists: an array when the code space is
-    # small (a lookup costs a few nanoseconds), a hash map otherwise.
-    slot = np.full(max(dense_size, 1), -1, dtype=np.int64)
     transitions = 0
-    # One period's new states, in preallocated buffers (typed lists cost twice as much).
-    new_codes = np.empty(max_states + 1, dtype=np.int64)
-    new_costs = np.empty(max_states + 1)
-    new_parent = np.empty(max_states + 1, dtype=np.int64)
+    # Joint code -> position in this period's lists: open addressing (Fibonacci hashing,
+    # linear probing), kept under half full; far cheaper than a typed dict, and unlike an
+    # array over the whole code space (millions of codes) it costs nothing to set up.
+    cap = 1024
+    bits = 10
+    keys = np.full(cap, -1, dtype=np.int64)
+    slots = np.zeros(cap, dtype=np.int64)
+    room = 256
+    new_codes = np.empty(room, dtype=np.int64)
+    new_costs = np.empty(room)
+    new_parent = np.empty(room, dtype=np.int64)
+    new_score = np.empty(room)
     for t in range(periods):
-        # (the literal tells numba the key and value types, int64; a local annotation is not compiled)
-        index: dict[Any, Any] = {np.int64(0): np.int64(0)}
-        index.clear()
+        keys[:] = -1
         n_new = 0
+        period_cost = table[t]
+        after = bound[t + 1]
         for i in range(codes.shape[0]):
             if transitions > max_transitions:
                 return 1, np.inf, np.zeros((count, periods), dtype=np.int64)
-            code = codes[i]
+            rest = codes[i]
             for g in range(count):
-                state[g] = (code // radix[g]) % (ups[g] + koffs[g] + 2)
+                state[g] = rest % sizes[g]
+                rest //= sizes[g]
+            n = 1
+            c_code[0] = 0
+            c_cost[0] = costs[i]
+            c_mask[0] = 0
+            c_relaxed[0] = 0
+            c_units[0] = 0.0
             for g in range(count):
                 s = state[g]
-                up = ups[g]
-                koff = koffs[g]
-                n = 0
-                if s <= up:  # on for s periods
-                    next_state[g, n] = min(s + 1, up)
-                    next_cost[g, n] = 0.0
-                    next_on[g, n] = 1
-                    n += 1
-                    if s >= up and not must[g]:
-                        next_state[g, n] = up + 1  # off for 1 period
-                        next_cost[g, n] = 0.0
-                        next_on[g, n] = 0
-                        n += 1
-                elif s <= up + koff:  # off for k periods after an in-horizon shutdown
-                    k = s - up
-                    if not must[g]:
-                        next_state[g, n] = up + min(k + 1, koff)
-                        next_cost[g, n] = 0.0
-                        next_on[g, n] = 0
-                        n += 1
-                    if k >= downs[g]:
-                        next_state[g, n] = 1
-                        next_cost[g, n] = start_in[g, t, k]
-                        next_on[g, n] = 1
-                        n += 1
-                else:  # off since before the horizon
-                    if not must[g]:
-                        next_state[g, n] = s
-                        next_cost[g, n] = 0.0
-                        next_on[g, n] = 0
-                        n += 1
-                    if down_t0[g] + t >= downs[g]:
-                        next_state[g, n] = 1
-                        next_cost[g, n] = start_init[g, t]
-                        next_on[g, n] = 1
-                        n += 1
-                options[g] = n
-                if n == 0:
+                k = moves[t, g, s]
+                if k == 0:
+                    n = 0
                     break
-            feasible = True
-            for g in range(count):
-                if options[g] == 0:
-                    feasible = False
-            if not feasible:
-                continue
-            for g in range(count):
-                choice[g] = 0
-            while True:
-                transitions += 1
-                mask = 0
-                add = costs[i]
-                new_code = 0
-                for g in range(count):
-                    c = choice[g]
-                    if next_on[g, c] == 1:
-                        mask |= 1 << g
-                    add += next_cost[g, c]
-                    new_code += next_state[g, c] * radix[g]
-                period = table[t, mask]
-                if period < np.inf:
-                    total = add + period
-                    if dense_size > 0:
-                        j = slot[new_code]
-                    elif new_code in index:
-                        j = index[new_code]
-                    else:
-                        j = -1
-                    if j < 0:
-                        if n_new >= max_states:
-                            return 1, np.inf, np.zeros((count, periods), dtype=np.int64)
-                        if dense_size > 0:
-                            slot[new_code] = n_new
-                        else:
-                            index[new_code] = n_new
-                        new_codes[n_new] = new_code
-                        new_costs[n_new] = total
-                        new_parent[n_new] = i
-                        n_new += 1
-                    elif total < new_costs[j]:
-                        new_costs[j] = total
-                        new_parent[j] = i
-                # next combination (mixed radix over the units' options)
-                g = 0
-                while g < count:
-                    choice[g] += 1
-                    if choice[g] < options[g]:
-                        break
-                    choice[g] = 0
-                    g += 1
-                if g == count:
-                    break
+                if k == 2:
+                    for j in range(n):
+                        c_code[n + j] = c_code[j]
+                        c_cost[n + j] = c_cost[j]
+                        c_mask[n + j] = c_mask[j]
+                        c_relaxed[n + j] = c_relaxed[j]
+                        c_units[n + j] = c_units[j]
+                for c in range(k):
+                    nx = move_next[t, g, s, c]
+                    add = nx * radix[g]
+                    bit = (1 if nx <= ups[g] else 0) << g
+                    step = move_cost[t, g, s, c]
+                    relaxed = bound_of[g, nx]
+                    own = unit_bound[g, t + 1, nx]
+                    for j in range(c * n, c * n + n):
+                        c_code[j] += add
+                        c_cost[j] += step
+                        c_mask[j] |= bit
+                        c_relaxed[j] += relaxed
+                        if own > c_units[j]:
+                            c_units[j] = own
+                n *= k
+            transitions += n
+            for j in range(n):
+                p = period_cost[c_mask[j]]
+                if p == np.inf:
+                    continue
+                total = c_cost[j] + p
+                score = total + max(after[c_relaxed[j]], c_units[j])
+                if score > cutoff or score == np.inf:
+                    continue
+                new_code = c_code[j]
+                pos = np.int64((np.uint64(new_code) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits))
+                while keys[pos] != new_code and keys[pos] >= 0:
+                    pos = (pos + 1) & (cap - 1)
+                if keys[pos] >= 0:
+                    q = slots[pos]
+                    if total < new_costs[q]:
+                        new_costs[q] = total
+                        new_parent[q] = i
+                        new_score[q] = score
+                    continue
+                if n_new >= max_states:
+                    return 1, np.inf, np.zeros((count, periods), dtype=np.int64)
+                if n_new == room:
+                    room *= 2
+                    grown_codes = np.empty(room, dtype=np.int64)
+                    grown_codes[:n_new] = new_codes
+                    new_codes = grown_codes
+                    grown_costs = np.empty(room)
+                    grown_costs[:n_new] = new_costs
+                    new_costs = grown_costs
+                    grown_parent = np.empty(room, dtype=np.int64)
+                    grown_parent[:n_new] = new_parent
+                    new_parent = grown_parent
+                    grown_score = np.empty(room)
+                    grown_score[:n_new] = new_score
+                    new_score = grown_score
+                keys[pos] = new_code
+                slots[pos] = n_new
+                new_codes[n_new] = new_code
+                new_costs[n_new] = total
+                new_parent[n_new] = i
+                new_score[n_new] = score
+                n_new += 1
+                if 2 * n_new > cap:  # rehash into a table four times larger
+                    cap *= 4
+                    bits += 2
+                    keys = np.full(cap, -1, dtype=np.int64)
+                    slots = np.zeros(cap, dtype=np.int64)
+                    for q in range(n_new):
+                        kq = new_codes[q]
+                        pq = np.int64((np.uint64(kq) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits))
+                        while keys[pq] >= 0:
+                            pq = (pq + 1) & (cap - 1)
+                        keys[pq] = kq
+                        slots[pq] = q
         if n_new == 0:
             return 2, np.inf, np.zeros((count, periods), dtype=np.int64)
+        if 0 < beam < n_new:
+            worst = np.partition(new_score[:n_new].copy(), beam - 1)[beam - 1]
+            kept = 0
+            for q in range(n_new):
+                if new_score[q] <= worst and kept < beam:
+                    new_codes[kept] = new_codes[q]
+                    new_costs[kept] = new_costs[q]
+                    new_parent[kept] = new_parent[q]
+                    kept += 1
+            n_new = kept
         codes = new_codes[:n_new].copy()
         costs = new_costs[:n_new].copy()
-        if dense_size > 0:
-            for c in codes:
-                slot[c] = -1
         layer_codes.append(codes)
         layer_parent.append(new_parent[:n_new].copy())
     best = int(np.argmin(costs))
@@ -417,9 +766,9 @@ def _joint_dp(
     on = np.zeros((count, periods), dtype=np.int64)
     j = best
     for t in range(periods - 1, -1, -1):
-        code = layer_codes[t][j]
+        rest = layer_codes[t][j]
         for g in range(count):
-            s = (code // radix[g]) % (ups[g] + koffs[g] + 2)
-            on[g, t] = 1 if s <= ups[g] else 0
+            on[g, t] = 1 if rest % sizes[g] <= ups[g] else 0
+            rest //= sizes[g]
         j = layer_parent[t][j]
     return 0, best_cost, on
