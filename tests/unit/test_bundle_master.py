@@ -119,6 +119,7 @@ def test_the_bundle_method_finds_the_maximum_of_a_piecewise_linear_function() ->
     from scipy.optimize import linprog
 
     rng = np.random.default_rng(3)
+    judged = 0
     for _ in range(20):
         n = int(rng.integers(2, 6))
         pieces = int(rng.integers(n + 2, 3 * n + 4))
@@ -135,6 +136,8 @@ def test_the_bundle_method_finds_the_maximum_of_a_piecewise_linear_function() ->
         method = BundleMaximiser(_pieces_oracle(offsets, slopes, box), np.zeros(n), nonnegative)
         for _ in range(300):
             method.step()
-        assert method.state.centre_value <= best + 1e-9
+        # (never above `best`: the oracle evaluates f itself; what can fail is falling short)
         if np.all(np.abs(lp.x[:n]) < 49.0):  # an interior maximiser: the clip never matters
+            judged += 1
             assert method.state.centre_value >= best - 1e-4 * (1 + abs(best))
+    assert judged >= 10

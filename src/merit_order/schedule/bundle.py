@@ -49,9 +49,8 @@ class OracleAnswer(Generic[Payload]):
 
 @dataclass
 class _Cut(Generic[Payload]):
-    x: np.ndarray
-    value: float
-    gradient: np.ndarray
+    """What a cut keeps besides its row of the arrays (BundleMaximiser._grads, _consts)."""
+
     payload: Payload
     idle: int = 0  # iterations in a row with zero weight in the master
 
@@ -250,15 +249,16 @@ class BundleMaximiser(Generic[Payload]):
         # them from the cut objects each time cost as much as the master itself (branching).
         self._grads = np.empty((max_cuts + 1, x0.shape[0]))
         self._consts = np.empty(max_cuts + 1)
-        self._add_cut(_Cut(x0, answer.value, answer.gradient.copy(), answer.payload))
+        self._add_cut(x0, answer)
         self.last_answer: OracleAnswer[Payload] = answer
         self._alpha: np.ndarray | None = None  # last master solution, to warm-start the next
 
-    def _add_cut(self, cut: _Cut[Payload]) -> None:
+    def _add_cut(self, x: np.ndarray, answer: OracleAnswer[Payload]) -> None:
+        """The cut f(x) + g.(y - x) >= f(y): a row of the arrays, the payload in state.cuts."""
         k = len(self.state.cuts)
-        self._grads[k] = cut.gradient
-        self._consts[k] = cut.value - float(cut.gradient @ cut.x)
-        self.state.cuts.append(cut)
+        self._grads[k] = answer.gradient
+        self._consts[k] = answer.value - float(answer.gradient @ x)
+        self.state.cuts.append(_Cut(answer.payload))
 
     def _project(self, x: np.ndarray) -> np.ndarray:
         return np.where(self.nonnegative, np.maximum(x, 0.0), x)
@@ -312,7 +312,7 @@ class BundleMaximiser(Generic[Payload]):
         self.last_answer = answer
         for weight, cut in zip(alpha, s.cuts, strict=True):
             cut.idle = 0 if weight > 1e-9 else cut.idle + 1
-        self._add_cut(_Cut(x, answer.value, answer.gradient.copy(), answer.payload))
+        self._add_cut(x, answer)
         gain = answer.value - s.centre_value
         if predicted > 0 and gain >= self.serious_fraction * predicted:
             s.centre, s.centre_value, s.centre_answer = x, answer.value, answer

@@ -589,6 +589,14 @@ def _path_cost(
 
 
 @njit(cache=True)
+def _grown(values: np.ndarray, room: int) -> np.ndarray:
+    """`values` copied into a larger array of `room` entries (the rest left unset)."""
+    out = np.empty(room, dtype=values.dtype)
+    out[: values.shape[0]] = values
+    return out
+
+
+@njit(cache=True)
 def _joint_dp(
     periods: int,
     ups: np.ndarray,
@@ -714,18 +722,10 @@ def _joint_dp(
                     return 1, np.inf, np.zeros((count, periods), dtype=np.int64)
                 if n_new == room:
                     room *= 2
-                    grown_codes = np.empty(room, dtype=np.int64)
-                    grown_codes[:n_new] = new_codes
-                    new_codes = grown_codes
-                    grown_costs = np.empty(room)
-                    grown_costs[:n_new] = new_costs
-                    new_costs = grown_costs
-                    grown_parent = np.empty(room, dtype=np.int64)
-                    grown_parent[:n_new] = new_parent
-                    new_parent = grown_parent
-                    grown_score = np.empty(room)
-                    grown_score[:n_new] = new_score
-                    new_score = grown_score
+                    new_codes = _grown(new_codes, room)
+                    new_costs = _grown(new_costs, room)
+                    new_parent = _grown(new_parent, room)
+                    new_score = _grown(new_score, room)
                 keys[pos] = new_code
                 slots[pos] = n_new
                 new_codes[n_new] = new_code

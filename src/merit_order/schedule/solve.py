@@ -393,7 +393,6 @@ def _local_search(problem: Problem, search: _Search, start: Schedule, gap: float
         current = reprice(problem, current, search.repairer, until, search.offer_schedule)
         current = improve(problem, current, search.repairer, dual.price, dual.reserve_price, until, search.offer_schedule)
         current = shift_blocks(problem, current, search.repairer, until, search.offer_schedule)
-        search.offer_schedule(current)
         if current.total >= before - 1e-9 * abs(before):
             break
     return current
