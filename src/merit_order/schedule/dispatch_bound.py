@@ -18,6 +18,7 @@ bind, the bound *is* the dispatch cost, which is why it ranks moves well.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -46,11 +47,12 @@ class Estimate:
     column: np.ndarray  # (T,) each period's production bound
     short: np.ndarray  # (T,) MW the period lacks even in the bound (> 0: no dispatch exists)
 
-    @property
+    # Cached: a settle reads them a million times on one start (rts_gmlc, 73 units).
+    @functools.cached_property
     def feasible(self) -> bool:
-        return bool(np.all(self.short <= _TOL))
+        return bool(self.short.max(initial=0.0) <= _TOL)
 
-    @property
+    @functools.cached_property
     def total(self) -> float:
         """Lower bound on the commitment's cost (production + starts), inf if infeasible."""
         return float(self.column.sum() + self.startup.sum()) if self.feasible else math.inf
@@ -123,20 +125,53 @@ class DispatchBound:
             column[periods], short[periods] = self._columns(on, lo, hi, cap, periods)
         return Estimate(on, lo, hi, cap, startup, column, short)
 
+    def change_total(self, base: Estimate, g: int, new: np.ndarray) -> float:
+        """`change(base, {g: new}).total` without building the estimate: a settle tries
+        hundreds of thousands of one-row changes and keeps a few (math.inf: infeasible, or
+        the unit cannot follow the row)."""
+        row = self.row(g, new)
+        if row is None:
+            return math.inf
+        moved = (new != base.on[g]) | (row.lo != base.lo[g]) | (row.hi != base.hi[g]) | (row.cap != base.cap[g])
+        moved[1:] |= moved[:-1].copy()  # the ramp check of the next period reads this one
+        periods = np.flatnonzero(moved)
+        rest = base.short.copy()
+        rest[periods] = 0.0
+        if rest.max(initial=0.0) > _TOL:
+            return math.inf
+        column, short = self._columns(base.on, base.lo, base.hi, base.cap, periods, (g, new, row))
+        if short.max(initial=0.0) > _TOL:
+            return math.inf
+        production = float(base.column.sum() - base.column[periods].sum() + column.sum())
+        return production + float(base.startup.sum() - base.startup[g] + row.startup)
+
     def _columns(
-        self, on: np.ndarray, lo: np.ndarray, hi: np.ndarray, cap: np.ndarray, periods: np.ndarray
+        self,
+        on: np.ndarray,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        cap: np.ndarray,
+        periods: np.ndarray,
+        instead: tuple[int, np.ndarray, _Row] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Each listed period's merit-order cost and shortfall (see the module's doc)."""
+        """Each listed period's merit-order cost and shortfall (see the module's doc);
+        `instead`: (unit, its on row, its bounds) read in place of that unit's rows."""
         fleet, problem = self.fleet, self.problem
+        if instead is None:
+            sub, sub_on, sub_lo, sub_hi, sub_cap = -1, on[0], lo[0], hi[0], cap[0]
+        else:
+            sub, sub_on = instead[0], instead[1]
+            sub_lo, sub_hi, sub_cap = instead[2].lo, instead[2].hi, instead[2].cap
         return _merit_order_columns(
             on, lo, hi, cap, periods.astype(np.int64), fleet.scale, fleet.no_load, fleet.pmin,
             problem.demand, problem.reserve, fleet.w_lo, fleet.w_hi,
             self._seg_unit, fleet.seg_start, fleet.seg_width, fleet.seg_m, self._order, fleet.ru,
+            sub, sub_on, sub_lo, sub_hi, sub_cap,
         )
 
 
 @nb.njit(cache=True)
-def _merit_order_columns(
+def _merit_order_kernel(
     on: np.ndarray, lo: np.ndarray, hi: np.ndarray, cap: np.ndarray, periods: np.ndarray, scale: np.ndarray,
     no_load: np.ndarray, pmin: np.ndarray, demand: np.ndarray, reserve: np.ndarray, w_lo: np.ndarray,
     w_hi: np.ndarray, seg_unit: np.ndarray, seg_start: np.ndarray, seg_width: np.ndarray, seg_slope: np.ndarray,
@@ -215,6 +250,30 @@ def _merit_order_columns(
             before += a
         cost[k] = c
     return cost, short
+
+
+@nb.njit(cache=True)
+def _merit_order_columns(
+    on: np.ndarray, lo: np.ndarray, hi: np.ndarray, cap: np.ndarray, periods: np.ndarray, scale: np.ndarray,
+    no_load: np.ndarray, pmin: np.ndarray, demand: np.ndarray, reserve: np.ndarray, w_lo: np.ndarray,
+    w_hi: np.ndarray, seg_unit: np.ndarray, seg_start: np.ndarray, seg_width: np.ndarray, seg_slope: np.ndarray,
+    order: np.ndarray, ramp_up: np.ndarray, sub: int, sub_on: np.ndarray, sub_lo: np.ndarray,
+    sub_hi: np.ndarray, sub_cap: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_merit_order_kernel` with unit `sub`'s rows (if sub >= 0) replaced by the sub_* rows.
+
+    The rows are swapped in and back out here, so the caller's arrays are unchanged on
+    return (nothing in between can raise); cheaper than copying the whole fleet's arrays
+    for each of the hundreds of thousands of one-row changes a settle prices."""
+    if sub < 0:
+        return _merit_order_kernel(on, lo, hi, cap, periods, scale, no_load, pmin, demand, reserve, w_lo, w_hi,
+                                   seg_unit, seg_start, seg_width, seg_slope, order, ramp_up)
+    saved_on, saved_lo, saved_hi, saved_cap = on[sub].copy(), lo[sub].copy(), hi[sub].copy(), cap[sub].copy()
+    on[sub], lo[sub], hi[sub], cap[sub] = sub_on, sub_lo, sub_hi, sub_cap
+    out = _merit_order_kernel(on, lo, hi, cap, periods, scale, no_load, pmin, demand, reserve, w_lo, w_hi,
+                              seg_unit, seg_start, seg_width, seg_slope, order, ramp_up)
+    on[sub], lo[sub], hi[sub], cap[sub] = saved_on, saved_lo, saved_hi, saved_cap
+    return out
 
 
 def production_bound(problem: Problem, on: np.ndarray) -> float:
