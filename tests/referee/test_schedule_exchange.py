@@ -4,7 +4,7 @@ Whatever it keeps must be a schedule every MODEL.tex row holds for, costing what
 checker recomputes it), and never dearer than where it started. On the day that motivated it
 it must find the four-unit move that the one-unit moves cannot, and on rts_gmlc 2020-01-27 the
 hand-over (a unit kept on through the morning while a sister unit takes its evening block) that
-the start moves cannot.
+the start moves cannot, and on rts_gmlc 2020-03-05 a unit replaced by four.
 """
 
 from __future__ import annotations
@@ -114,3 +114,20 @@ def test_a_block_handed_to_a_sister_unit_frees_a_unit_for_the_morning() -> None:
     _checked(instance, problem, found)
     # Without hand-overs the beam alone ends at 513,546.1; without the beam nothing is found.
     assert found.total < 513_400.0, f"{found.total:,.1f}"
+
+
+@pytest.mark.slow
+def test_a_unit_dropped_for_four_small_ones_is_covered() -> None:
+    """rts_gmlc 2020-03-05, 24 periods, from where the solver used to end (1,141,063.2; HiGHS's
+    60 s incumbent 1,140,054.0): dropping 202_STEAM_4 (76 MW, on all day) leaves the evening
+    peak short, which four 20 MW turbines started in period 18 cover. A quick round gives up
+    a move after three covers; a thorough one must go on."""
+    saved = json.loads((SAVED / "four-covers-2020-03-05.json").read_text())
+    instance = load_instance(saved["instance"], saved["periods"])
+    problem = read_problem(instance)
+    on = np.array([[c == "1" for c in saved["on"][u.name]] for u in problem.thermal])
+    start = _schedule(problem, on)
+    assert math.isclose(start.total, saved["objective"], rel_tol=1e-7)
+    found = exchange_search(problem, start, Repairer(problem), time.monotonic() + 120)
+    _checked(instance, problem, found)
+    assert found.total < 1_140_500.0, f"{found.total:,.1f}"
