@@ -161,9 +161,11 @@ class _Round:
                     if without[t]:
                         continue
                     row_g = self.forced(g, without, t)
-                    # Only rows that overlap the block or cannot run beside it: the block
-                    # then needs a second unit. (Other rows are start moves.)
-                    if row_g is None or not (row_g[start:end].any() or not self.allowed(g, row_g | on[g])):
+                    if row_g is None:
+                        continue
+                    # Only rows that overlap the block or cannot run beside it need a second
+                    # unit for the block; the others are start moves.
+                    if not row_g[start:end].any() and self.allowed(g, row_g | on[g]):
                         continue
                     gain_g = self.value(g, row_g) - current_g
                     for h, row_h, gain_h in takers.values():
