@@ -47,6 +47,8 @@ from uc_instances import load_instance  # noqa: E402 - after the sys.path line a
 from merit_order.schedule.solve import OPTIMAL_GAP  # noqa: E402 - the solver's "optimal": certified to 1e-6
 
 OUT = ROOT / ".bench"
+#: Relative difference under which two objectives are the same cost (floating-point rounding).
+SAME_COST = 1e-9
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
 
 
@@ -226,7 +228,10 @@ def judge(case: Case, ours: Ours, highs: dict[str, Any]) -> tuple[str, str]:
     if case.family in ("rts_gmlc", "ca"):
         close = h_obj is not None and ours.objective <= h_obj * 1.001
         floor = "ok" if within and close and memory_ok else f"MISS ({'gap' if not within else ''}{' objective' if not close else ''})"
-        goal = ours.gap is not None and ours.gap <= 0.005 and (h_obj is None or ours.objective <= h_obj)
+        # "At or below": the same schedule priced by our dispatch and by HiGHS differs in the
+        # last digits (2020-07-06 at 24 periods: 2,061,919.11386053 against ...605298).
+        not_above = h_obj is None or ours.objective <= h_obj * (1 + SAME_COST)
+        goal = ours.gap is not None and ours.gap <= 0.005 and not_above
         return floor, "goal ok" if goal else "goal missed"
     floor = "ok" if within and memory_ok else "MISS (gap)"
     h_gap = highs.get("gap")
