@@ -13,13 +13,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 from dispatch_referee import highs_dispatch, random_problem
 
 from merit_order.schedule.dispatch import dispatch
-from merit_order.schedule.dispatch_bound import DispatchBound, production_bound
+from merit_order.schedule.dispatch_bound import DispatchBound, Estimate, production_bound
 from merit_order.schedule.errors import ScheduleInfeasible
 from merit_order.schedule.model import Problem
 
@@ -69,15 +70,20 @@ def test_bound_is_the_optimum_where_no_ramp_limits_exist(first: int) -> None:
     assert judged >= 50
 
 
-def test_a_changed_row_gives_what_a_fresh_evaluation_gives() -> None:
-    """`change` re-derives only the periods a move touches; the answer is the same."""
-    compared = 0
-    for seed in range(300):
+def _fleets_with_a_bound(count: int) -> Iterator[tuple[int, Problem, np.ndarray, DispatchBound, Estimate]]:
+    """Generated fleets and commitments (seeds 0..count-1) whose bound exists, with it."""
+    for seed in range(count):
         problem, on = random_problem(seed)
         bound = DispatchBound(problem)
         base = bound.evaluate(on)
-        if base is None:
-            continue
+        if base is not None:
+            yield seed, problem, on, bound, base
+
+
+def test_a_changed_row_gives_what_a_fresh_evaluation_gives() -> None:
+    """`change` re-derives only the periods a move touches; the answer is the same."""
+    compared = 0
+    for seed, problem, on, bound, base in _fleets_with_a_bound(300):
         rnd = random.Random(seed)
         for _ in range(5):
             changed = {g: np.array([rnd.random() < 0.5 for _ in range(problem.periods)]) for g in rnd.sample(range(on.shape[0]), k=1 + rnd.randrange(on.shape[0]))}
@@ -102,12 +108,7 @@ def test_a_one_row_total_is_a_fresh_evaluations_and_leaves_the_base_unchanged() 
     inside the kernel and back out) gives a fresh evaluation's total, inf where that is
     infeasible or None, and the base's arrays come back exactly as they were."""
     compared = infinite = 0
-    for seed in range(300):
-        problem, on = random_problem(seed)
-        bound = DispatchBound(problem)
-        base = bound.evaluate(on)
-        if base is None:
-            continue
+    for seed, problem, on, bound, base in _fleets_with_a_bound(300):
         before = [a.copy() for a in (base.on, base.lo, base.hi, base.cap, base.column, base.short)]
         rnd = random.Random(seed)
         for _ in range(8):

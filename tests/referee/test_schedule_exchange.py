@@ -44,6 +44,20 @@ def _checked(instance: dict[str, Any], problem: Problem, schedule: Schedule) -> 
     assert math.isclose(recompute_cost(instance, answer)["total"], schedule.total, rel_tol=1e-7, abs_tol=1e-6)
 
 
+def _searched_from_saved(name: str) -> Schedule:
+    """The compound-move search from a saved start (tests/data/uc_schedules/), which must
+    price as saved; what it keeps is checked by the independent checker."""
+    saved = json.loads((SAVED / name).read_text())
+    instance = load_instance(saved["instance"], saved["periods"])
+    problem = read_problem(instance)
+    on = np.array([[c == "1" for c in saved["on"][u.name]] for u in problem.thermal])
+    start = _schedule(problem, on)
+    assert math.isclose(start.total, saved["objective"], rel_tol=1e-7)
+    found = exchange_search(problem, start, Repairer(problem), time.monotonic() + 120)
+    _checked(instance, problem, found)
+    return found
+
+
 def _all_on_repaired(problem: Problem) -> Schedule | None:
     """A poor but feasible start: every unit's own plan at a price above every cost (on as
     much as its rules allow), repaired where that is too much."""
@@ -85,14 +99,7 @@ def test_the_four_unit_move_on_a_windy_day_is_found() -> None:
     (711,668.3; the dives and one-unit moves got no further than 711,529.4 from it): stopping a
     steam unit pays only with a combined cycle started, a second steam unit and nine turbines
     dropped. HiGHS proves 705,127.6 optimal."""
-    saved = json.loads((SAVED / "compound-move-2020-11-25.json").read_text())
-    instance = load_instance(saved["instance"], saved["periods"])
-    problem = read_problem(instance)
-    on = np.array([[c == "1" for c in saved["on"][u.name]] for u in problem.thermal])
-    start = _schedule(problem, on)
-    assert math.isclose(start.total, saved["objective"], rel_tol=1e-7)
-    found = exchange_search(problem, start, Repairer(problem), time.monotonic() + 120)
-    _checked(instance, problem, found)
+    found = _searched_from_saved("compound-move-2020-11-25.json")
     assert found.total < 706_000.0, f"{found.total:,.1f}"
 
 
@@ -104,14 +111,7 @@ def test_a_block_handed_to_a_sister_unit_frees_a_unit_for_the_morning() -> None:
     116_STEAM_1 (same size and dynamics, dearer) takes the evening block and two 76 MW steam
     units and a turbine are dropped; the settle must then find that path, which the steepest
     descent misses (it drops a 155 MW unit first and is stuck at a dearer bound)."""
-    saved = json.loads((SAVED / "hand-over-2020-01-27.json").read_text())
-    instance = load_instance(saved["instance"], saved["periods"])
-    problem = read_problem(instance)
-    on = np.array([[c == "1" for c in saved["on"][u.name]] for u in problem.thermal])
-    start = _schedule(problem, on)
-    assert math.isclose(start.total, saved["objective"], rel_tol=1e-7)
-    found = exchange_search(problem, start, Repairer(problem), time.monotonic() + 120)
-    _checked(instance, problem, found)
+    found = _searched_from_saved("hand-over-2020-01-27.json")
     # Without hand-overs the beam alone ends at 513,546.1; without the beam nothing is found.
     assert found.total < 513_400.0, f"{found.total:,.1f}"
 
@@ -122,12 +122,5 @@ def test_a_unit_dropped_for_four_small_ones_is_covered() -> None:
     60 s incumbent 1,140,054.0): dropping 202_STEAM_4 (76 MW, on all day) leaves the evening
     peak short, which four 20 MW turbines started in period 18 cover. A quick round gives up
     a move after three covers; a thorough one must go on."""
-    saved = json.loads((SAVED / "four-covers-2020-03-05.json").read_text())
-    instance = load_instance(saved["instance"], saved["periods"])
-    problem = read_problem(instance)
-    on = np.array([[c == "1" for c in saved["on"][u.name]] for u in problem.thermal])
-    start = _schedule(problem, on)
-    assert math.isclose(start.total, saved["objective"], rel_tol=1e-7)
-    found = exchange_search(problem, start, Repairer(problem), time.monotonic() + 120)
-    _checked(instance, problem, found)
+    found = _searched_from_saved("four-covers-2020-03-05.json")
     assert found.total < 1_140_500.0, f"{found.total:,.1f}"
