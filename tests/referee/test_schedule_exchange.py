@@ -4,7 +4,8 @@ Whatever it keeps must be a schedule every MODEL.tex row holds for, costing what
 checker recomputes it), and never dearer than where it started. On the day that motivated it
 it must find the four-unit move that the one-unit moves cannot, and on rts_gmlc 2020-01-27 the
 hand-over (a unit kept on through the morning while a sister unit takes its evening block) that
-the start moves cannot, and on rts_gmlc 2020-03-05 a unit replaced by four.
+the start moves cannot, on rts_gmlc 2020-03-05 a unit replaced by four, and on 2020-09-20 a
+unit started an hour earlier.
 """
 
 from __future__ import annotations
@@ -124,3 +125,14 @@ def test_a_unit_dropped_for_four_small_ones_is_covered() -> None:
     a move after three covers; a thorough one must go on."""
     found = _searched_from_saved("four-covers-2020-03-05.json")
     assert found.total < 1_140_500.0, f"{found.total:,.1f}"
+
+
+@pytest.mark.slow
+def test_a_unit_started_an_hour_earlier_makes_two_turbines_unnecessary() -> None:
+    """rts_gmlc 2020-09-20, 48 periods, from where the solver used to end (2,958,652.2; HiGHS's
+    60 s incumbent 2,957,944.0): 118_CC_1 started one period earlier is up to speed three
+    periods later, when two 20 MW turbines can then go. Needs the block lengthened by one
+    period (a start move also runs it to the horizon's end), the settle's window over the
+    periods the unit's ramp reaches, and the settle kept from undoing the move."""
+    found = _searched_from_saved("earlier-start-2020-09-20.json")
+    assert found.total < 2_958_300.0, f"{found.total:,.1f}"

@@ -72,10 +72,12 @@ class _Round:
         self.best = best
         self.base = base
         self.twin = twin
+        self.twin_groups = [[g for g in range(len(twin)) if twin[g] == first] for first in sorted(set(twin))]
         self.alike = alike
         self.price = best.dispatch.marginal_price
         self.reserve_price = np.maximum(best.dispatch.reserve_price, 0.0)
         self._values: dict[tuple[int, bytes], float] = {}
+        self._block_cache: dict[bytes, list[tuple[int, int]]] = {}
 
     def value(self, g: int, row: np.ndarray) -> float:
         """Unit g's Lagrangian value for this row at the round's prices (inf: not allowed)."""
@@ -100,7 +102,7 @@ class _Round:
 
     def proposals(self) -> list[dict[int, np.ndarray]]:
         """The moves to complete: the most promising starts, every block dropped, and in a
-        thorough round the hand-overs."""
+        thorough round every block lengthened by a period and the hand-overs."""
         on = self.best.on
         starts: dict[tuple[int, bytes], tuple[float, int, np.ndarray]] = {}
         for g in range(on.shape[0]):
@@ -114,6 +116,7 @@ class _Round:
                     starts[key] = (self.value(g, row) - current, g, row)
         moves = [{g: row} for _, g, row in sorted(starts.values(), key=lambda m: m[0])[:START_MOVES]]
         if self.thorough:
+            moves += self.extensions()
             moves += self.handovers()
         for g, unit in enumerate(self.problem.thermal):
             if unit.must_run:
@@ -123,6 +126,26 @@ class _Round:
                 row[start:end] = False
                 if self.allowed(g, row):
                     moves.append({g: row})
+        return moves
+
+    def extensions(self) -> list[dict[int, np.ndarray]]:
+        """Every block one period longer at either end, where the unit's rules allow.
+
+        Why, beside the start moves: a start move's row is the unit's cheapest at the
+        schedule's prices, which may also run it longer at the other end. On rts_gmlc
+        2020-09-20 (48 periods) a combined cycle started one period earlier is up to speed
+        when two turbines are needed, and they can go; the start move ran it to the end of
+        the horizon as well, and settling that back undid the earlier start first."""
+        on = self.best.on
+        moves: list[dict[int, np.ndarray]] = []
+        for g in range(on.shape[0]):
+            for start, end in on_blocks(on[g]):
+                for t in (start - 1, end):
+                    if 0 <= t < on.shape[1]:
+                        row = on[g].copy()
+                        row[t] = True
+                        if self.allowed(g, row):
+                            moves.append({g: row})
         return moves
 
     def handovers(self) -> list[dict[int, np.ndarray]]:
@@ -218,7 +241,12 @@ class _Round:
         Why a beam, not the steepest descent: after a unit is kept on through a morning on
         rts_gmlc 2020-01-27, dropping one large steam unit lowers the bound most, and then
         nothing more does; dropping two smaller ones, then a turbine, goes 1,800 lower."""
-        touched = np.flatnonzero((est.on != self.base.on).any(axis=0))
+        # Touched: where a unit's commitment or its reach (the ramp bounds) moved. A unit
+        # started an hour earlier is up to speed hours earlier: on rts_gmlc 2020-09-20 (48
+        # periods) that makes two turbines three periods later unnecessary.
+        base = self.base
+        moved = (est.on != base.on) | (est.hi != base.hi) | (est.lo != base.lo) | (est.cap != base.cap)
+        touched = np.flatnonzero(moved.any(axis=0))
         if touched.size == 0:
             return est
         lo_t, hi_t = int(touched[0]) - 1, int(touched[-1]) + 2
@@ -240,7 +268,7 @@ class _Round:
             for _, i, h, row in scored:
                 trial = self.bound.change(beam[i], {h: row})
                 if trial is not None:
-                    kept.setdefault(np.packbits(trial.on).tobytes(), trial)
+                    kept.setdefault(self._state_key(trial.on), trial)
                 if len(kept) == width:
                     break
             beam = sorted(kept.values(), key=lambda e: e.total)
@@ -248,12 +276,28 @@ class _Round:
                 best = beam[0]
         return best
 
+    def _blocks(self, row: np.ndarray) -> list[tuple[int, int]]:
+        """`on_blocks(row)`, cached: a settle asks for the same rows' blocks a million times."""
+        key = row.tobytes()
+        blocks = self._block_cache.get(key)
+        if blocks is None:
+            blocks = self._block_cache[key] = on_blocks(row)
+        return blocks
+
+    def _state_key(self, on: np.ndarray) -> bytes:
+        """The commitment up to twins: the same rows on identical units are the same state
+        (the beam would otherwise spend its places on the same drop of either twin turbine)."""
+        rows = [row.tobytes() for row in np.packbits(on, axis=1)]
+        return b"".join(b"".join(sorted(rows[g] for g in group)) for group in self.twin_groups)
+
     def _edits(self, est: Estimate, keep: set[int], lo_t: int, hi_t: int) -> Iterator[tuple[int, np.ndarray]]:
         """The rows settle tries: each block near the touched periods shortened by a period
-        at either end, or dropped (units the move did not choose), or lengthened (those it did)."""
+        at either end, or dropped (units the move did not choose), or lengthened (those it
+        did). A chosen unit is never put back on its row before the move: that undoes the
+        move, and it cost the beam a place at every step (rts_gmlc 2020-09-20, 48 periods)."""
         periods = est.on.shape[1]
         for h, unit in enumerate(self.problem.thermal):
-            for start, end in on_blocks(est.on[h]):
+            for start, end in self._blocks(est.on[h]):
                 if end < lo_t or start > hi_t:
                     continue
                 # (a, b, state): periods a..b-1 set to state.
@@ -262,11 +306,16 @@ class _Round:
                     edits += [(start - 1, start, True), (end, end + 1, True)]
                 elif not unit.must_run:
                     edits.append((start, end, False))
+                seen: set[bytes] = set()  # a one-period block's three edits are one row
                 for a, b, state in edits:
                     if a < 0 or b > periods or (not state and unit.must_run):
                         continue
                     row = est.on[h].copy()
                     row[a:b] = state
+                    key = row.tobytes()
+                    if key in seen or (h in keep and np.array_equal(row, self.base.on[h])):
+                        continue
+                    seen.add(key)
                     if self.allowed(h, row):
                         yield h, row
 
