@@ -142,32 +142,19 @@ class DispatchBound:
         ))
 
     def _columns(
-        self,
-        on: np.ndarray,
-        lo: np.ndarray,
-        hi: np.ndarray,
-        cap: np.ndarray,
-        periods: np.ndarray,
-        instead: tuple[int, np.ndarray, _Row] | None = None,
+        self, on: np.ndarray, lo: np.ndarray, hi: np.ndarray, cap: np.ndarray, periods: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Each listed period's merit-order cost and shortfall (see the module's doc);
-        `instead`: (unit, its on row, its bounds) read in place of that unit's rows."""
+        """Each listed period's merit-order cost and shortfall (see the module's doc)."""
         fleet, problem = self.fleet, self.problem
-        if instead is None:
-            sub, sub_on, sub_lo, sub_hi, sub_cap = -1, on[0], lo[0], hi[0], cap[0]
-        else:
-            sub, sub_on = instead[0], instead[1]
-            sub_lo, sub_hi, sub_cap = instead[2].lo, instead[2].hi, instead[2].cap
         return _merit_order_columns(
             on, lo, hi, cap, periods.astype(np.int64), fleet.scale, fleet.no_load, fleet.pmin,
             problem.demand, problem.reserve, fleet.w_lo, fleet.w_hi,
             self._seg_unit, fleet.seg_start, fleet.seg_width, fleet.seg_m, self._order, fleet.ru,
-            sub, sub_on, sub_lo, sub_hi, sub_cap,
         )
 
 
 @nb.njit(cache=True)
-def _merit_order_kernel(
+def _merit_order_columns(
     on: np.ndarray, lo: np.ndarray, hi: np.ndarray, cap: np.ndarray, periods: np.ndarray, scale: np.ndarray,
     no_load: np.ndarray, pmin: np.ndarray, demand: np.ndarray, reserve: np.ndarray, w_lo: np.ndarray,
     w_hi: np.ndarray, seg_unit: np.ndarray, seg_start: np.ndarray, seg_width: np.ndarray, seg_slope: np.ndarray,
@@ -249,30 +236,6 @@ def _merit_order_kernel(
 
 
 @nb.njit(cache=True)
-def _merit_order_columns(
-    on: np.ndarray, lo: np.ndarray, hi: np.ndarray, cap: np.ndarray, periods: np.ndarray, scale: np.ndarray,
-    no_load: np.ndarray, pmin: np.ndarray, demand: np.ndarray, reserve: np.ndarray, w_lo: np.ndarray,
-    w_hi: np.ndarray, seg_unit: np.ndarray, seg_start: np.ndarray, seg_width: np.ndarray, seg_slope: np.ndarray,
-    order: np.ndarray, ramp_up: np.ndarray, sub: int, sub_on: np.ndarray, sub_lo: np.ndarray,
-    sub_hi: np.ndarray, sub_cap: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """`_merit_order_kernel` with unit `sub`'s rows (if sub >= 0) replaced by the sub_* rows.
-
-    The rows are swapped in and back out here, so the caller's arrays are unchanged on
-    return (nothing in between can raise); cheaper than copying the whole fleet's arrays
-    for each of the hundreds of thousands of one-row changes a settle prices."""
-    if sub < 0:
-        return _merit_order_kernel(on, lo, hi, cap, periods, scale, no_load, pmin, demand, reserve, w_lo, w_hi,
-                                   seg_unit, seg_start, seg_width, seg_slope, order, ramp_up)
-    saved_on, saved_lo, saved_hi, saved_cap = on[sub].copy(), lo[sub].copy(), hi[sub].copy(), cap[sub].copy()
-    on[sub], lo[sub], hi[sub], cap[sub] = sub_on, sub_lo, sub_hi, sub_cap
-    out = _merit_order_kernel(on, lo, hi, cap, periods, scale, no_load, pmin, demand, reserve, w_lo, w_hi,
-                              seg_unit, seg_start, seg_width, seg_slope, order, ramp_up)
-    on[sub], lo[sub], hi[sub], cap[sub] = saved_on, saved_lo, saved_hi, saved_cap
-    return out
-
-
-@nb.njit(cache=True)
 def _one_row_total(
     on: np.ndarray, lo: np.ndarray, hi: np.ndarray, cap: np.ndarray, column: np.ndarray, short: np.ndarray,
     startup: np.ndarray, g: int, new_on: np.ndarray, new_lo: np.ndarray, new_hi: np.ndarray, new_cap: np.ndarray,
@@ -281,7 +244,11 @@ def _one_row_total(
     seg_width: np.ndarray, seg_slope: np.ndarray, order: np.ndarray, ramp_up: np.ndarray,
 ) -> float:
     """The bound's total with unit g's row replaced (see DispatchBound.change_total): only the
-    periods the row changes, and the next ones (their ramp check reads them), re-derived."""
+    periods the row changes, and the next ones (their ramp check reads them), re-derived.
+
+    The row is swapped into the base's arrays for the kernel and back out (nothing in between
+    can raise), so the caller's arrays are unchanged on return: cheaper than copying the whole
+    fleet's arrays for each of the hundreds of thousands of one-row changes a settle prices."""
     T = on.shape[1]
     touched = np.zeros(T, dtype=np.bool_)
     for t in range(T):
@@ -304,9 +271,11 @@ def _one_row_total(
         if touched[t]:
             periods[k] = t
             k += 1
+    saved_on, saved_lo, saved_hi, saved_cap = on[g].copy(), lo[g].copy(), hi[g].copy(), cap[g].copy()
+    on[g], lo[g], hi[g], cap[g] = new_on, new_lo, new_hi, new_cap
     cost, lack = _merit_order_columns(on, lo, hi, cap, periods, scale, no_load, pmin, demand, reserve, w_lo, w_hi,
-                                      seg_unit, seg_start, seg_width, seg_slope, order, ramp_up, g, new_on, new_lo,
-                                      new_hi, new_cap)
+                                      seg_unit, seg_start, seg_width, seg_slope, order, ramp_up)
+    on[g], lo[g], hi[g], cap[g] = saved_on, saved_lo, saved_hi, saved_cap
     for k in range(count):
         if lack[k] > _TOL:
             return np.inf

@@ -60,8 +60,7 @@ class _Round:
         bound: DispatchBound,
         best: Schedule,
         base: Estimate,
-        twin: list[int],
-        alike: list[list[int]],
+        kinds: _Kinds,
         thorough: bool,
     ) -> None:
         self.problem = problem
@@ -71,9 +70,9 @@ class _Round:
         self.bound = bound
         self.best = best
         self.base = base
-        self.twin = twin
-        self.twin_groups = [[g for g in range(len(twin)) if twin[g] == first] for first in sorted(set(twin))]
-        self.alike = alike
+        self.twin = kinds.twin
+        self.twin_groups = kinds.twin_groups
+        self.alike = kinds.alike
         self.price = best.dispatch.marginal_price
         self.reserve_price = np.maximum(best.dispatch.reserve_price, 0.0)
         self._values: dict[tuple[int, bytes], float] = {}
@@ -320,26 +319,33 @@ class _Round:
                         yield h, row
 
 
-def _twins(problem: Problem) -> list[int]:
-    """For each unit, the first unit with the same data but its name (twins are interchangeable)."""
-    first: dict[tuple[object, ...], int] = {}
-    out = []
-    for g, unit in enumerate(problem.thermal):
-        data = dataclasses.astuple(dataclasses.replace(unit, name=""))
-        out.append(first.setdefault(data, g))
-    return out
+@dataclasses.dataclass(frozen=True)
+class _Kinds:
+    """The fleet's units grouped once per search: each unit's group of twins (the same data but
+    the name: interchangeable) and of alike units (the same size and dynamics, costs may
+    differ: any of them can take over a block the unit runs, as far as its own initial state
+    allows). `twin[g]` is the first unit of g's twin group, which names it."""
+
+    twin: list[int]
+    twin_groups: list[list[int]]
+    alike: list[list[int]]
 
 
-def _alike(problem: Problem) -> list[list[int]]:
-    """For each unit, the units of the same size and dynamics (costs may differ): those that
-    can take over any block it runs, as far as their own initial state allows."""
+def _groups(keys: list[tuple[object, ...]]) -> list[list[int]]:
+    """For each position, the positions with an equal key (in order)."""
     groups: dict[tuple[object, ...], list[int]] = {}
-    keys = []
-    for g, u in enumerate(problem.thermal):
-        key = (u.pmin, u.pmax, u.min_up, u.min_down, u.ramp_up, u.ramp_down, u.startup_limit, u.shutdown_limit)
+    for g, key in enumerate(keys):
         groups.setdefault(key, []).append(g)
-        keys.append(key)
     return [groups[key] for key in keys]
+
+
+def _kinds(problem: Problem) -> _Kinds:
+    twins = _groups([dataclasses.astuple(dataclasses.replace(u, name="")) for u in problem.thermal])
+    alike = _groups(
+        [(u.pmin, u.pmax, u.min_up, u.min_down, u.ramp_up, u.ramp_down, u.startup_limit, u.shutdown_limit) for u in problem.thermal]
+    )
+    twin = [group[0] for group in twins]
+    return _Kinds(twin, [group for g, group in enumerate(twins) if group[0] == g], alike)
 
 
 def _key(est: Estimate) -> tuple[float, float]:
@@ -362,15 +368,14 @@ def exchange_search(
     commitment 1 % too dear) thorough rounds throughout took 26 s where quick ones took 1."""
     deadline = Deadline.of(deadline)
     bound = DispatchBound(problem)
-    twin = _twins(problem)
-    alike = _alike(problem)
+    kinds = _kinds(problem)
     best = schedule
     thorough = False
     while not deadline.passed():
         base = bound.evaluate(best.on)
         if base is None:
             break
-        round_ = _Round(problem, bound, best, base, twin, alike, thorough)
+        round_ = _Round(problem, bound, best, base, kinds, thorough)
         found: dict[bytes, tuple[float, np.ndarray]] = {}
         for move in round_.proposals():
             if deadline.passed():
